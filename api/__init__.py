@@ -1,0 +1,32 @@
+"""The Flask API. ``create_app()`` is the only way to get an app (the Procfile calls it)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app for ``settings`` (default: the environment), with no I/O at import."""
+    from api import logs
+    from api.auth import authenticate
+    from api.cli import register_cli
+    from api.errors import register_error_handlers
+    from api.extension import init_extension
+    from api.routes import execute, health, jobs, openapi, scripts
+    from workers.celery_app import configure as configure_celery
+
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # keep results in the order the symbols were asked
+    init_extension(app, settings)
+    configure_celery(settings)
+    register_error_handlers(app)
+    app.before_request(authenticate)
+    for module in (execute, jobs, scripts, health, openapi):
+        app.register_blueprint(module.bp)
+    register_cli(app)
+    return app

@@ -1,0 +1,31 @@
+"""Who is calling: ``None`` with auth off, else the user of a valid bearer token."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from api.errors import Unauthorized
+from api.extension import calc, db_session
+from db.tokens import user_for_token
+
+PUBLIC_ENDPOINTS = frozenset({"health.health", "openapi.openapi", "metrics"})
+
+
+def authenticate() -> None:
+    """Run before every request; with ``CALC_AUTH=required`` a valid token is needed."""
+    g.owner = None
+    if calc().settings.auth != "required" or request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    user = user_for_token(token.strip(), session=db_session())
+    if user is None:
+        raise Unauthorized("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
+    db_session().commit()  # last_used_at
+    g.owner = user
+
+
+def current_owner() -> str | None:
+    return g.get("owner")

@@ -1,0 +1,169 @@
+"""The one error envelope of API.md, made here and nowhere else.
+
+Every non-2xx answer, whatever raised it (our checks, Werkzeug, Redis or the
+database being down, a bug), is ``{"error": {"type", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from flask import Flask, g, jsonify, request
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+from sandbox.errors import ScriptRejected
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    status = 400
+    type = "Error"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None):  # fmt: skip
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+class ValidationFailed(ApiError):
+    status, type = 400, "ValidationError"
+
+
+class Unauthorized(ApiError):
+    status, type = 401, "Unauthorized"
+
+
+class NotFound(ApiError):
+    status, type = 404, "NotFound"
+
+
+class Conflict(ApiError):
+    status, type = 409, "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, type = 413, "PayloadTooLarge"
+
+
+class UnsupportedMediaType(ApiError):
+    status, type = 415, "UnsupportedMediaType"
+
+
+class RateLimited(ApiError):
+    status, type = 429, "RateLimited"
+
+
+class ServiceUnavailable(ApiError):
+    status, type = 503, "ServiceUnavailable"
+
+
+_HTTP_TYPES = {
+    400: "ValidationError",
+    401: "Unauthorized",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    429: "RateLimited",
+    503: "ServiceUnavailable",
+}
+
+
+def envelope(status: int, kind: str, message: str, details: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None):  # fmt: skip
+    response = jsonify({"error": {"type": kind, "message": message, "details": details or {}}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def pydantic_details(exc: PydanticValidationError) -> dict[str, str]:
+    """One message per field, named by its dotted path (``symbols.3``)."""
+    details: dict[str, str] = {}
+    for err in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in err["loc"]) or "body"
+        details.setdefault(path, _friendly(err))
+    return details
+
+
+def _friendly(err: dict[str, Any]) -> str:
+    kind, ctx = err.get("type", ""), err.get("ctx") or {}
+    if kind in ("too_short", "too_long") and "max_length" in ctx:
+        return f"must hold {ctx.get('min_length', 0)} to {ctx['max_length']} items"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "missing":
+        return "is required"
+    message = str(err.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return envelope(exc.status, exc.type, exc.message, exc.details, exc.headers)
+
+    @app.errorhandler(ScriptRejected)
+    def _rejected(exc: ScriptRejected):
+        return envelope(400, exc.error_type, exc.message, exc.details())
+
+    @app.errorhandler(PydanticValidationError)
+    def _invalid(exc: PydanticValidationError):
+        details = pydantic_details(exc)
+        first = next(iter(details.items()), ("body", "is invalid"))
+        return envelope(400, "ValidationError", f"{first[0]}: {first[1]}", details)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        status = exc.code or 500
+        kind = _HTTP_TYPES.get(status, "HTTPError")
+        valid = getattr(exc, "valid_methods", None)
+        headers = {"Allow": ", ".join(valid)} if valid else None
+        return envelope(status, kind, _http_message(exc), None, headers)
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_down(exc: redis.RedisError):
+        log.warning("event=redis_unavailable path=%s error=%s", request.path, type(exc).__name__)
+        return envelope(503, "ServiceUnavailable", "the job store (Redis) cannot be reached",
+                        {"redis": "unavailable"}, {"Retry-After": "5"})  # fmt: skip
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _db_down(exc: Exception):
+        log.warning("event=database_unavailable path=%s error=%s", request.path,
+                    type(exc).__name__)  # fmt: skip
+        return envelope(503, "ServiceUnavailable", "the database cannot be reached",
+                        {"database": "unavailable"}, {"Retry-After": "5"})  # fmt: skip
+
+    @app.errorhandler(DBAPIError)
+    def _db_error(exc: DBAPIError):
+        if exc.connection_invalidated:
+            return _db_down(exc)
+        return _unexpected(exc)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # Still the envelope, never HTML and never our traceback; the log has the details.
+        log.exception("event=unexpected_error path=%s job_id=%s", request.path,
+                      g.get("job_id", "-"))  # fmt: skip
+        return envelope(500, "InternalError", "an unexpected error occurred; it has been logged")
+
+
+def _http_message(exc: HTTPException) -> str:
+    if exc.code == 404:
+        return "no such route"
+    if exc.code == 405:
+        return f"method {request.method} is not allowed here"
+    if exc.code == 413:
+        return "request body is too large"
+    return (exc.description or exc.name or "error").split("\n")[0][:200]

@@ -1,0 +1,119 @@
+"""The OpenAPI 3 document, generated from the same models that validate requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api import schemas as s
+
+PREFIX = "/api/custom-calculations"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, type[BaseModel] | None]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    path_params: tuple[str, ...] = ()
+    headers: tuple[str, ...] = field(default=())
+
+
+_E = s.ErrorResponse
+ROUTES: tuple[Route, ...] = (
+    Route("post", "/execute", "Queue a script over symbols", {200: s.JobResponse,
+          202: s.JobResponse, 400: _E, 401: _E, 404: _E, 409: _E, 413: _E, 415: _E, 429: _E,
+          503: _E}, body=s.ExecuteRequest, headers=("Idempotency-Key",)),  # fmt: skip
+    Route("post", "/validate", "Compile code without saving or running it",
+          {200: s.ValidResponse, 400: _E, 401: _E, 413: _E, 415: _E}, body=s.ValidateRequest),  # fmt: skip
+    Route("get", "/jobs", "The caller's recent jobs", {200: s.JobList, 400: _E, 401: _E, 503: _E},
+          query=s.JobListQuery),  # fmt: skip
+    Route("get", "/jobs/{job_id}", "A job", {200: s.JobResponse, 401: _E, 404: _E, 503: _E},
+          path_params=("job_id",)),  # fmt: skip
+    Route("delete", "/jobs/{job_id}", "Cancel a job", {200: s.JobResponse, 401: _E, 404: _E,
+          503: _E}, path_params=("job_id",)),  # fmt: skip
+    Route("post", "/scripts", "Save a script", {201: s.ScriptResponse, 400: _E, 401: _E,
+          409: _E, 413: _E, 415: _E, 503: _E}, body=s.ScriptBody),  # fmt: skip
+    Route("get", "/scripts", "The caller's scripts, newest first", {200: s.ScriptList, 400: _E,
+          401: _E, 503: _E}, query=s.ScriptListQuery),  # fmt: skip
+    Route("get", "/scripts/{script_id}", "A script", {200: s.ScriptResponse, 401: _E, 404: _E,
+          503: _E}, path_params=("script_id",)),  # fmt: skip
+    Route("put", "/scripts/{script_id}", "Replace a script", {200: s.ScriptResponse, 400: _E,
+          401: _E, 404: _E, 409: _E, 413: _E, 415: _E, 503: _E}, body=s.ScriptBody,
+          path_params=("script_id",)),  # fmt: skip
+    Route("delete", "/scripts/{script_id}", "Delete a script", {204: None, 401: _E, 404: _E,
+          503: _E}, path_params=("script_id",)),  # fmt: skip
+    Route("get", "/scripts/{script_id}/results", "The newest finished run of a script",
+          {200: s.ScriptRunResponse, 401: _E, 404: _E, 503: _E}, path_params=("script_id",)),  # fmt: skip
+    Route("get", "/health", "Database, Redis and workers", {200: s.HealthResponse,
+          503: s.HealthResponse}),  # fmt: skip
+)
+
+
+def build_document() -> dict[str, Any]:
+    models = {s.ErrorResponse, s.HealthResponse}
+    for route in ROUTES:
+        models.update(m for m in route.responses.values() if m is not None)
+        if route.body is not None:
+            models.add(route.body)
+    keyed = [(m, "validation" if _is_request(m) else "serialization") for m in models]
+    _, defs = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        paths.setdefault(PREFIX + route.path, {})[route.method] = _operation(route)
+    paths[PREFIX + "/openapi.json"] = {
+        "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Custom calculation service", "version": "1.0.0"},
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _is_request(model: type[BaseModel]) -> bool:
+    return model in {r.body for r in ROUTES}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": route.summary, "responses": {}}
+    params: list[dict[str, Any]] = []
+    for name in route.path_params:
+        kind = {"type": "integer"} if name == "script_id" else {"type": "string"}
+        params.append({"name": name, "in": "path", "required": True, "schema": kind})
+    if route.query is not None:
+        schema = route.query.model_json_schema()
+        for name, prop in schema.get("properties", {}).items():
+            params.append({"name": name, "in": "query", "required": False, "schema": prop})
+    for name in route.headers:
+        params.append({"name": name, "in": "header", "required": False,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 100}})  # fmt: skip
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(route.body)}},
+        }
+    for status, model in route.responses.items():
+        entry: dict[str, Any] = {"description": str(status)}
+        if model is not None:
+            entry["content"] = {"application/json": {"schema": _ref(model)}}
+        op["responses"][str(status)] = entry
+    if route.path != "/health":
+        op["security"] = [{"bearer": []}, {}]
+    return op
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}

@@ -1,0 +1,47 @@
+"""Parsing bodies and query strings into schema models: 415, 413 and 400 happen here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel
+
+from api.errors import UnsupportedMediaType, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_body(model: type[M]) -> M:
+    """The JSON body as ``model``; anything else is an error in the envelope."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("the body must be JSON (Content-Type: application/json)")
+    raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH makes an oversize body a 413
+    try:
+        data = json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValidationFailed("the body is nested too deeply", {"body": "nested too deeply"})
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("the body is not valid JSON", {"body": "not valid JSON"}) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object", {"body": "must be an object"})
+    try:
+        # Lone surrogates decode from JSON escapes but cannot be stored anywhere.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed(
+            "the body holds an invalid character (a lone surrogate)",
+            {"body": "invalid character"},
+        ) from None
+    except RecursionError:
+        raise ValidationFailed("the body is nested too deeply", {"body": "nested too deeply"})
+    return model.model_validate(data)
+
+
+def parse_query(model: type[M]) -> M:
+    return model.model_validate(request.args.to_dict())

@@ -1,0 +1,105 @@
+"""``POST /execute`` and ``POST /validate``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from flask import Blueprint, request
+
+from api.auth import current_owner
+from api.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from api.extension import calc, db_session
+from api.parsing import parse_body
+from api.routes.jobs import job_response
+from api.schemas import ExecuteRequest, ValidateRequest
+from db.audit import forget_submitted, record_submitted
+from db.scripts import get_script
+from sandbox.compiler import compile_script
+from workers.jobstore import JobSpec, ordered_unique, wait_finished
+from workers.submit import IdempotencyConflict, body_fingerprint, submit_job
+
+bp = Blueprint("execute", __name__, url_prefix="/api/custom-calculations")
+
+MAX_IDEMPOTENCY_KEY = 100
+
+
+def check_code_size(code: str, limit: int) -> None:
+    if len(code.encode("utf-8", "surrogatepass")) > limit:
+        raise PayloadTooLarge(
+            f"code is over the limit of {limit} bytes", {"code": f"at most {limit} bytes"}
+        )
+
+
+@bp.post("/validate")
+def validate():
+    body = parse_body(ValidateRequest)
+    check_code_size(body.code, calc().settings.max_code_bytes)
+    compile_script(body.code)
+    return {"valid": True}
+
+
+@bp.post("/execute")
+def execute():
+    body = parse_body(ExecuteRequest)
+    ext, owner = calc(), current_owner()
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 100 characters",
+            {"Idempotency-Key": "must be 1 to 100 characters"},
+        )
+    if body.script_id is not None:
+        script = get_script(body.script_id, owner=owner, session=db_session())
+        if script is None:
+            raise NotFound(f"no script {body.script_id}")
+        code = script.code  # the code as it is now: later edits do not change this job
+    else:
+        code = body.script or ""
+    check_code_size(code, ext.settings.max_code_bytes)
+    compiled = compile_script(code)
+    symbols = ordered_unique(body.symbols)
+    if len(symbols) > ext.settings.max_symbols:
+        raise ValidationFailed(
+            f"symbols: must hold 1 to {ext.settings.max_symbols} items",
+            {"symbols": f"must hold 1 to {ext.settings.max_symbols} items"},
+        )
+    wall = min(body.timeout or ext.settings.job_wall_seconds, ext.settings.max_job_wall_seconds)
+    spec = JobSpec(
+        job_id=str(uuid.uuid4()),
+        owner=owner,
+        code=code,
+        code_sha256=compiled.sha256,
+        symbols=symbols,
+        params=body.params,
+        lookback=body.lookback,
+        as_of=body.as_of.isoformat() if body.as_of else None,
+        wall_seconds=wall,
+        script_id=body.script_id,
+        source="api",
+    )
+    fingerprint = body_fingerprint(body.model_dump(mode="json", exclude={"wait"}))
+    session = db_session()
+    # The audit row is committed before the job is queued: a database outage is a 503 with
+    # nothing queued, and a worker finishing the job always finds the row to complete.
+    record_submitted(
+        job_id=spec.job_id, user_id=owner, script_id=spec.script_id,
+        code_sha256=spec.code_sha256, symbol_count=len(symbols),
+        created_at=datetime.now(UTC), source="api", session=session,
+    )  # fmt: skip
+    session.commit()
+    try:
+        job_id, created = submit_job(
+            spec, store=ext.store, idempotency_key=key, fingerprint=fingerprint
+        )
+    except IdempotencyConflict as exc:
+        forget_submitted(spec.job_id, session=session)
+        raise Conflict(str(exc), {"Idempotency-Key": "used with another body"}) from None
+    except BaseException:
+        forget_submitted(spec.job_id, session=session)
+        raise
+    if not created:  # a replayed Idempotency-Key: the earlier job answers
+        forget_submitted(spec.job_id, session=session)
+    if body.wait > 0:
+        wait_finished(ext.store, job_id, min(body.wait, ext.settings.max_wait_seconds))
+    return job_response(job_id, owner)

@@ -1,0 +1,47 @@
+"""``/jobs``: read, list and cancel jobs."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from api.auth import current_owner
+from api.errors import NotFound
+from api.extension import calc
+from api.parsing import parse_query
+from api.schemas import JobListQuery
+
+bp = Blueprint("jobs", __name__, url_prefix="/api/custom-calculations")
+JOB_PATH = "/api/custom-calculations/jobs/{}"
+
+
+def job_response(job_id: str, owner: str | None):
+    """200 with a finished job, 202 (and ``Location``) with one still under way."""
+    job = calc().store.load(job_id, owner=owner)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    if job.status.finished:
+        return job.to_public(), 200
+    return job.to_public(), 202, {"Location": JOB_PATH.format(job_id)}
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    job = calc().store.load(job_id, owner=current_owner())
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job.to_public()
+
+
+@bp.delete("/jobs/<job_id>")
+def cancel_job(job_id: str):
+    job = calc().store.cancel(job_id, owner=current_owner())
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job.to_public()
+
+
+@bp.get("/jobs")
+def list_jobs():
+    query = parse_query(JobListQuery)
+    jobs = calc().store.list_for(current_owner(), limit=query.limit)
+    return {"items": [job.to_public() for job in jobs]}

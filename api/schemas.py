@@ -1,0 +1,169 @@
+"""Request and response models: they validate bodies and generate ``/openapi.json``."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Symbol = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[!-~]{1,32}$"),
+]
+NoNul = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecuteRequest(Strict):
+    """``POST /execute``: exactly one of ``script`` or ``script_id``."""
+
+    script: str | None = Field(None, min_length=1, description="inline code (up to 64 KiB)")
+    script_id: int | None = Field(None, ge=1, description="a saved script of the caller")
+    symbols: list[Symbol] = Field(min_length=1, max_length=5000)
+    params: dict[str, Any] = Field(default_factory=dict)
+    lookback: int = Field(252, ge=1, le=2520)
+    as_of: date | None = None
+    wait: float = Field(0, ge=0, le=30)
+    timeout: float | None = Field(
+        None, gt=0, description="wall-clock limit in seconds (at most the server's maximum)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ExecuteRequest:
+        if (self.script is None) == (self.script_id is None):
+            raise ValueError("give exactly one of script or script_id")
+        return self
+
+
+class ValidateRequest(Strict):
+    code: str = Field(min_length=1)
+
+
+class Schedule(Strict):
+    cron: str = Field(min_length=1, max_length=100, description="five-field cron, UTC")
+    symbols: list[Symbol] = Field(min_length=1, max_length=5000)
+    params: dict[str, Any] = Field(default_factory=dict)
+    lookback: int = Field(252, ge=1, le=2520)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if len(value.split(" ")) != 5 or not croniter.is_valid(value):
+            raise ValueError("must be a valid five-field cron expression, e.g. '30 22 * * 1-5'")
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _unique_symbols(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class ScriptBody(Strict):
+    name: Annotated[NoNul, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    description: Annotated[NoNul, StringConstraints(max_length=2000)] | None = None
+    code: str = Field(min_length=1)
+    schedule: Schedule | None = None
+
+
+# ---- responses (documented in the OpenAPI description) ----------------------------------
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+
+
+class SymbolError(BaseModel):
+    type: str
+    message: str
+    line: int | None = None
+
+
+ResultValue = float | dict[str, float | None] | None
+
+
+class JobResponse(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "completed", "failed", "timed_out", "cancelled"]
+    script_id: int | None
+    progress: Progress
+    results: dict[str, ResultValue] | None = None
+    errors: dict[str, SymbolError] | None = None
+    stdout: dict[str, str] | None = None
+    error: SymbolError | None
+    cache_hits: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    duration_ms: int | None
+
+
+class JobList(BaseModel):
+    items: list[JobResponse]
+
+
+class ValidResponse(BaseModel):
+    valid: bool
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Any]
+
+
+class ScriptResponse(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    code: str
+    schedule: Schedule | None
+    user_id: str | None
+    created_at: str
+    updated_at: str
+
+
+class ScriptList(BaseModel):
+    items: list[ScriptResponse]
+    total: int
+    limit: int
+    offset: int
+
+
+class ScriptRunResponse(BaseModel):
+    job_id: str
+    finished_at: str
+    results: dict[str, ResultValue]
+    errors: dict[str, SymbolError]
+
+
+class JobListQuery(Strict):
+    limit: int = Field(50, ge=1, le=200)
+
+
+class ScriptListQuery(Strict):
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+    q: Annotated[NoNul, StringConstraints(max_length=200)] | None = None

@@ -1,0 +1,91 @@
+"""The audit trail (``executions``) and the durable runs of saved scripts (``script_runs``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import CustomScript, Execution, ScriptRun
+
+
+def record_submitted(
+    *, job_id: str, user_id: str | None, script_id: int | None, code_sha256: str,
+    symbol_count: int, created_at: dt.datetime, source: str, session: Session,
+) -> None:  # fmt: skip
+    """The row of a job as it is queued; ``record_finished`` completes it."""
+    if session.get(Execution, job_id) is not None:
+        return
+    session.add(
+        Execution(
+            job_id=job_id, user_id=user_id, script_id=script_id, code_sha256=code_sha256,
+            symbol_count=symbol_count, status="queued", error_count=0, created_at=created_at,
+            source=source,
+        )
+    )  # fmt: skip
+    session.flush()
+
+
+def forget_submitted(job_id: str, *, session: Session) -> None:
+    """Drop the row of a job that was never queued, and commit: nothing half-done is kept.
+
+    This is the one function here that commits, because it undoes a committed row on an
+    error path where the caller's transaction is already over.
+    """
+    try:
+        session.rollback()
+        row = session.get(Execution, job_id)
+        if row is not None and row.status == "queued":
+            session.delete(row)
+        session.commit()
+    except Exception:  # best effort: the original error is the one to report
+        session.rollback()
+
+
+def record_finished(
+    *, job_id: str, user_id: str | None, script_id: int | None, code_sha256: str,
+    symbol_count: int, source: str, status: str, created_at: dt.datetime,
+    started_at: dt.datetime | None, finished_at: dt.datetime, duration_ms: int | None,
+    results: dict[str, Any], errors: dict[str, Any], session: Session,
+) -> None:  # fmt: skip
+    """Complete the audit row (made here if the submit's row is missing) and, for a saved
+    script that still exists, store the run with its results."""
+    row = session.get(Execution, job_id)
+    if row is None:
+        row = Execution(job_id=job_id, user_id=user_id, script_id=script_id,
+                        code_sha256=code_sha256, symbol_count=symbol_count, source=source,
+                        created_at=created_at)  # fmt: skip
+        session.add(row)
+    row.status = status
+    row.error_count = len(errors)
+    row.started_at = started_at
+    row.finished_at = finished_at
+    row.duration_ms = duration_ms
+    if script_id is not None and session.get(CustomScript, script_id) is not None:
+        exists = session.scalar(select(ScriptRun.id).where(ScriptRun.job_id == job_id))
+        if exists is None:
+            session.add(
+                ScriptRun(script_id=script_id, job_id=job_id, user_id=user_id, source=source,
+                          status=status, finished_at=finished_at, results=results,
+                          errors=errors)  # fmt: skip
+            )
+    session.flush()
+
+
+def latest_run(script_id: int, *, session: Session) -> ScriptRun | None:
+    return session.scalar(
+        select(ScriptRun)
+        .where(ScriptRun.script_id == script_id)
+        .order_by(ScriptRun.finished_at.desc(), ScriptRun.id.desc())
+        .limit(1)
+    )
+
+
+def recent_executions(*, user_id: str | None, session: Session, limit: int) -> Sequence[Execution]:
+    where = Execution.user_id.is_(None) if user_id is None else Execution.user_id == user_id
+    return session.scalars(
+        select(Execution).where(where).order_by(Execution.created_at.desc()).limit(limit)
+    ).all()

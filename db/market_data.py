@@ -1,0 +1,141 @@
+"""The market-data queries workers run: a chunk's bars and reference data, in few round trips.
+
+This is the hot path of every job (up to 5,000 symbols x 2,520 bars), so it reads with Core
+selects, fetches plain rows and transposes them with ``zip``; no ORM objects are built.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Float, String, cast, func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from db.models import StockDailyData, StockDataVersion, StockInfo
+
+_bars = StockDailyData.__table__.c
+_info = StockInfo.__table__.c
+_versions = StockDataVersion.__table__.c
+_NO_INFO = {"name": None, "sector": None, "industry": None}
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """One symbol's window, oldest first, in the shapes a script sees (API.md)."""
+
+    dates: tuple[str, ...]
+    open: tuple[float, ...]
+    high: tuple[float, ...]
+    low: tuple[float, ...]
+    close: tuple[float, ...]
+    volume: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkData:
+    """What a chunk needs: bars of the symbols that have some in the window, their reference
+    data, and which symbols exist at all (so a missing one is NoData, not UnknownSymbol)."""
+
+    bars: dict[str, Bars]
+    info: dict[str, dict[str, Any]]
+    known: frozenset[str]
+
+
+def load_chunk(
+    symbols: Sequence[str], *, session: Session, lookback: int, as_of: dt.date | None
+) -> ChunkData:
+    """The last ``lookback`` bars up to ``as_of`` (inclusive; None: the newest) per symbol.
+
+    One query reads every symbol's bars, one reads their info, and a third runs only when some
+    symbol has no bars in the window, to tell "known but no data" from "unknown".
+    """
+    if lookback < 1:
+        raise ValueError(f"lookback must be at least 1, got {lookback}")
+    wanted = list(dict.fromkeys(symbols))
+    if not wanted:
+        return ChunkData(bars={}, info={}, known=frozenset())
+
+    rows = session.execute(_bars_query(wanted, session=session, lookback=lookback, as_of=as_of))
+    bars: dict[str, Bars] = {}
+    for symbol, group in groupby(rows, key=itemgetter(0)):
+        _, dates, opens, highs, lows, closes, volumes = zip(*group, strict=True)
+        bars[symbol] = Bars(dates, opens, highs, lows, closes, volumes)
+
+    info: dict[str, dict[str, Any]] = {
+        symbol: {"name": name, "sector": sector, "industry": industry}
+        for symbol, name, sector, industry in session.execute(
+            select(_info.symbol, _info.name, _info.sector, _info.industry).where(
+                _info.symbol.in_(wanted)
+            )
+        )
+    }
+    known = set(info) | set(bars)
+    rest = [s for s in wanted if s not in known]
+    if rest:
+        # Only symbols without bars in the window get here (usually none): do they have any?
+        known.update(
+            session.scalars(
+                select(_bars.symbol).where(_bars.symbol.in_(rest)).group_by(_bars.symbol)
+            )
+        )
+    for symbol in bars:
+        info.setdefault(symbol, dict(_NO_INFO))
+    return ChunkData(bars=bars, info=info, known=frozenset(known))
+
+
+def latest_date(*, session: Session) -> dt.date | None:
+    """The newest date with any bar: the default ``as_of`` of a job (None when no data)."""
+    return session.scalar(select(func.max(_bars.date)))
+
+
+def data_versions(symbols: Sequence[str], *, session: Session) -> dict[str, int]:
+    """Each symbol's data version (symbols never loaded are absent): a result-cache key part."""
+    wanted = list(dict.fromkeys(symbols))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(_versions.symbol, _versions.version).where(_versions.symbol.in_(wanted))
+    )
+    return {symbol: version for symbol, version in rows}
+
+
+def _bars_query(
+    symbols: list[str], *, session: Session, lookback: int, as_of: dt.date | None
+) -> Any:
+    # Newest first within each symbol, numbered; keep the first ``lookback``.
+    row_no = func.row_number().over(partition_by=_bars.symbol, order_by=_bars.date.desc())
+    inner = select(
+        _bars.symbol,
+        _date_text(session).label("day"),
+        # Casts are free on our own schema and turn NUMERIC prices (as another database
+        # may hold them) into floats, which is what scripts are promised.
+        cast(_bars.open, Float).label("open"),
+        cast(_bars.high, Float).label("high"),
+        cast(_bars.low, Float).label("low"),
+        cast(_bars.close, Float).label("close"),
+        cast(_bars.volume, BigInteger).label("volume"),
+        row_no.label("row_no"),
+    ).where(_bars.symbol.in_(symbols))
+    if as_of is not None:
+        inner = inner.where(_bars.date <= as_of)
+    window = inner.subquery("window")
+    c = window.c
+    return (
+        select(c.symbol, c.day, c.open, c.high, c.low, c.close, c.volume)
+        .where(c.row_no <= lookback)
+        .order_by(c.symbol, c.row_no.desc())
+    )
+
+
+def _date_text(session: Session) -> ColumnElement[str]:
+    """The date as 'YYYY-MM-DD' text made by the database, saving a conversion per bar here."""
+    if session.get_bind().dialect.name == "postgresql":
+        # to_char, not ::text: the text form of a date follows the server's DateStyle.
+        return func.to_char(_bars.date, "YYYY-MM-DD")
+    # SQLite stores SQLAlchemy's Date as that very text; read it as is.
+    return type_coerce(_bars.date, String)

@@ -1,0 +1,127 @@
+"""Engines and sessions for SQLite and PostgreSQL, set up so several processes can share them.
+
+The API (gunicorn workers) and Celery workers open the same database from many processes.
+SQLite copes with that only in WAL mode with a busy timeout; PostgreSQL needs connections
+checked before use (the database may have restarted) and a short connect timeout so an
+outage turns into a quick 503 rather than hung requests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+# How long an SQLite writer waits for another process's write lock before "database is locked".
+# Writes here are short (one job's audit row, one script), except a market-data load, which
+# holds the lock for a few seconds; 30 s covers that without hiding a real deadlock for long.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# Fail fast when PostgreSQL is unreachable: the API answers 503 instead of hanging a worker.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 2
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for the database kind; SQLite files get their directory created."""
+    return _make_engine(url, sqlite_foreign_keys=True)
+
+
+def _make_engine(url: str, *, sqlite_foreign_keys: bool) -> Engine:
+    """``make_engine`` with a switch migrations need: SQLite batch mode must run with FKs off.
+
+    With foreign keys on, Alembic's batch "move and copy" drops the old table, and SQLite's
+    implicit ``DELETE`` on drop would cascade into child tables (deleting every script run).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        _create_sqlite_parent(parsed.database)
+        engine = create_engine(
+            parsed,
+            # The driver's own busy handler; the PRAGMA below sets the same for clarity.
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        )
+        _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
+    elif parsed.get_backend_name() == "postgresql":
+        engine = create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
+        )
+    else:
+        engine = create_engine(parsed, pool_pre_ping=True)
+    _guard_against_fork(engine)
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit (views serialize them)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine_or_factory: Engine | sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error, always close."""
+    factory = (
+        make_session_factory(engine_or_factory)
+        if isinstance(engine_or_factory, Engine)
+        else engine_or_factory
+    )
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _create_sqlite_parent(database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL lets readers in other processes proceed while one process writes.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across application crashes in WAL mode and much faster than FULL.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        finally:
+            cursor.close()
+
+
+def _guard_against_fork(engine: Engine) -> None:
+    """Never hand a pooled connection opened in a parent process to a forked child.
+
+    Celery's prefork pool and gunicorn fork after imports; a socket or SQLite handle shared
+    by two processes corrupts both sides. Workers should still ``engine.dispose(close=False)``
+    after fork; this is the backstop (SQLAlchemy's documented recipe).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _remember_pid(_dbapi_connection: Any, record: Any) -> None:
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _check_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if record.info.get("pid") != os.getpid():
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise exc.DisconnectionError("connection was opened in another process")

@@ -1,0 +1,152 @@
+"""Compiling user code with RestrictedPython, plus the checks it leaves to run time.
+
+RestrictedPython compiles ``import`` statements and class bodies and only fails
+when they run; API.md promises a ``SecurityError`` at submit, so a policy pass
+over the AST refuses them first. Compiled code is cached by the code's text
+(the cache key is its hash), so a worker compiles each script once.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from types import CodeType
+
+from RestrictedPython import compile_restricted_exec
+
+from sandbox.errors import ScriptSecurityError, ScriptSyntaxError
+
+SCRIPT_FILENAME = "<script>"
+MAX_NESTING = 100  # deeper than any real script; keeps the compiler's own recursion bounded
+
+_RP_LINE = re.compile(r"^Line (\d+):\s*(.*)$", re.DOTALL)
+
+# Statements RestrictedPython would compile but that have no place in a per-symbol calculation.
+_FORBIDDEN_NODES: dict[type, str] = {
+    ast.Import: "import statements are not allowed",
+    ast.ImportFrom: "import statements are not allowed",
+    ast.ClassDef: "class definitions are not allowed",
+    ast.AsyncFunctionDef: "async functions are not allowed",
+    ast.AsyncFor: "async statements are not allowed",
+    ast.AsyncWith: "async statements are not allowed",
+    ast.Await: "await is not allowed",
+    ast.Global: "global statements are not allowed",
+    ast.Nonlocal: "nonlocal statements are not allowed",
+    ast.TryStar: "except* is not allowed",
+}
+# Builtins that exist only to reach around the guards. Names such as ``type`` or ``input``
+# are not here: analysts use them as variable names, and the sandbox does not provide them.
+_FORBIDDEN_NAMES = frozenset(
+    {"exec", "eval", "compile", "getattr", "setattr", "delattr", "globals", "locals", "vars",
+     "breakpoint"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledScript:
+    """Code ready to ``exec`` in the sandbox's globals, with its content hash."""
+
+    code: CodeType
+    sha256: str
+
+
+def code_sha256(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def compile_script(source: str) -> CompiledScript:
+    """Compile ``source`` or raise ``ScriptSyntaxError`` / ``ScriptSecurityError``.
+
+    Every failure of the parser or compiler (deep nesting, NUL bytes, lone
+    surrogates, memory) becomes one of our two errors, never anything else.
+    """
+    if not isinstance(source, str):
+        raise ScriptSyntaxError("code must be a string", 1, 1)
+    return _compile_cached(source)
+
+
+@lru_cache(maxsize=512)
+def _compile_cached(source: str) -> CompiledScript:
+    tree = _parse(source)
+    _check_policy(tree)
+    try:
+        result = compile_restricted_exec(tree, filename=SCRIPT_FILENAME)
+    except (RecursionError, MemoryError) as exc:
+        raise ScriptSyntaxError("code is nested too deeply or too large to compile", 1, 1) from exc
+    except (SyntaxError, ValueError, UnicodeError) as exc:
+        raise ScriptSyntaxError(_clean(str(exc)) or "code cannot be compiled", 1, 1) from exc
+    if result.errors or result.code is None:
+        line, message = _split_rp_error(result.errors[0] if result.errors else "cannot compile")
+        raise ScriptSecurityError(message, line)
+    return CompiledScript(code=result.code, sha256=code_sha256(source))
+
+
+def _parse(source: str) -> ast.Module:
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = source.count("\n", 0, exc.start) + 1
+        raise ScriptSyntaxError("code holds an invalid character (lone surrogate)", line) from exc
+    if "\x00" in source:
+        line = source.count("\n", 0, source.index("\x00")) + 1
+        raise ScriptSyntaxError("code holds a NUL byte", line)
+    try:
+        tree = ast.parse(source, filename=SCRIPT_FILENAME, mode="exec")
+    except SyntaxError as exc:
+        message = exc.msg or "invalid syntax"
+        raise ScriptSyntaxError(_clean(message), exc.lineno or 1, exc.offset or 1) from exc
+    except (RecursionError, MemoryError) as exc:
+        raise ScriptSyntaxError("code is nested too deeply or too large to parse", 1, 1) from exc
+    except ValueError as exc:
+        raise ScriptSyntaxError(_clean(str(exc)) or "invalid code", 1, 1) from exc
+    if _depth(tree) > MAX_NESTING:
+        raise ScriptSyntaxError(f"code is nested more than {MAX_NESTING} levels deep", 1, 1)
+    return tree
+
+
+def _depth(tree: ast.AST) -> int:
+    """Nesting depth, computed without recursion so a hostile tree cannot blow our stack."""
+    deepest = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _check_policy(tree: ast.Module) -> None:
+    for node in ast.walk(tree):
+        message = _FORBIDDEN_NODES.get(type(node))
+        if message is not None:
+            raise ScriptSecurityError(message, getattr(node, "lineno", None))
+        if isinstance(node, ast.Name) and node.id in _FORBIDDEN_NAMES:
+            raise ScriptSecurityError(f'"{node.id}" is not allowed', node.lineno)
+        if isinstance(node, ast.Name | ast.arg) and _name_of(node).startswith("_"):
+            raise ScriptSecurityError(
+                f'"{_name_of(node)}" is not allowed: names may not start with "_"', node.lineno
+            )
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            raise ScriptSecurityError(
+                f'"{node.attr}" is not allowed: attribute names may not start with "_"',
+                node.lineno,
+            )
+
+
+def _name_of(node: ast.Name | ast.arg) -> str:
+    return node.id if isinstance(node, ast.Name) else node.arg
+
+
+def _split_rp_error(text: str) -> tuple[int | None, str]:
+    match = _RP_LINE.match(text)
+    if not match:
+        return None, _clean(text)
+    return int(match.group(1)), _clean(match.group(2))
+
+
+def _clean(message: str) -> str:
+    """Keep compiler messages short and free of our file names."""
+    return message.replace(SCRIPT_FILENAME, "script").strip()[:300]

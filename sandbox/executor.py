@@ -1,0 +1,48 @@
+"""The executor's boundary: a batch of symbols in, one outcome per symbol out.
+
+Workers call ``run_batch``; how the batch is isolated (in this process, or in
+a forked, resource-limited child) is this module's business alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.compiler import compile_script
+from sandbox.errors import ScriptRejected
+from sandbox.namespace import base_globals
+from sandbox.outcome import Outcome, error, outcome
+from sandbox.runner import SymbolInput, run_symbol
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-symbol and per-child limits (settings pass them down)."""
+
+    cpu_seconds: float = 1.0
+    memory_mb: int = 256
+    stdout_bytes: int = 4096
+
+
+def run_batch(
+    source: str,
+    items: Iterable[SymbolInput],
+    *,
+    params: Mapping[str, Any],
+    limits: Limits,
+) -> Iterator[tuple[str, Outcome]]:
+    """Yield ``(symbol, outcome)`` for each item, as soon as each is done."""
+    params_json = json.dumps(params)
+    try:
+        script = compile_script(source)
+    except ScriptRejected as exc:
+        rejected = error(exc.error_type, exc.message, exc.line)
+        for item in items:
+            yield item.symbol, outcome(None, dict(rejected))
+        return
+    shared = base_globals()
+    for item in items:
+        yield item.symbol, run_symbol(script, shared, item, params_json, limits.stdout_bytes)

@@ -1,0 +1,66 @@
+"""The names a script sees (API.md, "The script contract")."""
+
+from __future__ import annotations
+
+import builtins
+import math
+import statistics
+from collections.abc import Mapping
+from typing import Any
+
+from sandbox.guards import GUARDS, FrozenNamespace
+from sandbox.helpers import HELPERS
+
+SAFE_BUILTIN_NAMES = (
+    "abs all any bool dict enumerate filter float int isinstance len list map max min range "
+    "reversed round set sorted str sum tuple zip"
+).split()
+
+# The exceptions a script may raise or catch. BaseException, SystemExit, KeyboardInterrupt
+# and GeneratorExit are left out: a script has no business with the runner's own control flow.
+SAFE_EXCEPTION_NAMES = (
+    "Exception ArithmeticError AssertionError AttributeError FloatingPointError IndexError "
+    "KeyError LookupError NameError NotImplementedError OverflowError RecursionError "
+    "RuntimeError StopIteration TypeError ValueError ZeroDivisionError"
+).split()
+
+DATA_NAMES = ("symbol", "dates", "open", "high", "low", "close", "volume", "info", "params")
+
+
+def _functions_of(module: Any) -> dict[str, Any]:
+    """Public functions (and plain float constants) of a module, never the module itself."""
+    members: dict[str, Any] = {}
+    for name in dir(module):
+        if name.startswith("_"):
+            continue
+        value = getattr(module, name)
+        if type(value) is float or (callable(value) and not isinstance(value, type)):
+            members[name] = value
+    return members
+
+
+def _safe_builtins() -> dict[str, Any]:
+    names = SAFE_BUILTIN_NAMES + SAFE_EXCEPTION_NAMES
+    table = {name: getattr(builtins, name) for name in names}
+    table.update({"None": None, "True": True, "False": False})
+    return table
+
+
+SAFE_BUILTINS: Mapping[str, Any] = _safe_builtins()
+MATH = FrozenNamespace("math", _functions_of(math))
+STATISTICS = FrozenNamespace("statistics", _functions_of(statistics))
+
+
+def base_globals() -> dict[str, Any]:
+    """Globals shared by every symbol of a batch; the runner copies them per symbol.
+
+    ``__builtins__`` is a fresh dict per batch: a script cannot write into it
+    (it has no name for it), but a fresh copy keeps even that theoretical path
+    from reaching the next batch.
+    """
+    g: dict[str, Any] = {"__builtins__": dict(SAFE_BUILTINS), "__name__": "script"}
+    g.update(GUARDS)
+    g.update(HELPERS)
+    g["math"] = MATH
+    g["statistics"] = STATISTICS
+    return g

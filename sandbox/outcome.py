@@ -1,0 +1,111 @@
+"""Turning what a script left behind, or what it raised, into a JSON-safe outcome.
+
+Results are checked by exact type (``type(x) is float``), so a hostile object
+never has one of its methods called by us; error messages are the user's own,
+bounded, with the user's line number, and never hold our paths.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from types import TracebackType
+from typing import Any
+
+from sandbox.compiler import SCRIPT_FILENAME
+
+MAX_RESULT_KEYS = 50
+MAX_KEY_LENGTH = 100
+MAX_MESSAGE_LENGTH = 500
+_SAFE_INT = 2**53
+_OUR_PATHS = tuple(
+    p for p in {os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sys.prefix} if p
+)
+
+Outcome = dict[str, Any]  # {"value": ..., "error": {...} | None, "stdout": str}
+
+
+class InvalidResult(Exception):
+    """The script's ``result`` is not something API.md lets us return."""
+
+
+def error(kind: str, message: str, line: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": kind, "message": scrub(message)}
+    if line is not None:
+        out["line"] = line
+    return out
+
+
+def outcome(value: Any = None, err: dict[str, Any] | None = None, stdout: str = "") -> Outcome:
+    return {"value": value, "error": err, "stdout": stdout}
+
+
+def scrub(message: str) -> str:
+    """Bound a message and drop any of our file-system paths from it."""
+    text = message if type(message) is str else "error"
+    text = text[: MAX_MESSAGE_LENGTH * 2]
+    for path in _OUR_PATHS:
+        text = text.replace(path, "")
+    return text[:MAX_MESSAGE_LENGTH]
+
+
+def check_result(value: Any) -> Any:
+    """The JSON value for ``result``, or ``InvalidResult`` saying what is wrong."""
+    if value is None:
+        return None
+    if type(value) is dict:
+        if len(value) > MAX_RESULT_KEYS:
+            raise InvalidResult(f"result dict has more than {MAX_RESULT_KEYS} keys")
+        checked: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidResult("result dict keys must be strings")
+            if not key or len(key) > MAX_KEY_LENGTH:
+                raise InvalidResult(f"result dict keys must be 1 to {MAX_KEY_LENGTH} characters")
+            checked[key] = None if item is None else _number(item, f"result[{key!r}]")
+        return checked
+    return _number(value, "result")
+
+
+def _number(value: Any, what: str) -> int | float:
+    tp = type(value)
+    if tp is int:
+        if -_SAFE_INT <= value <= _SAFE_INT:
+            return value
+        try:
+            value = float(value)
+        except OverflowError:
+            raise InvalidResult(f"{what} is too large") from None
+        tp = float
+    if tp is float:
+        if not math.isfinite(value):
+            raise InvalidResult(f"{what} must be finite, not {value!r}")
+        return value
+    if tp is bool:
+        raise InvalidResult(f"{what} must be a number, not a bool")
+    raise InvalidResult(
+        f"{what} must be a number, None or a dict of numbers, not {tp.__name__}"
+    )
+
+
+def script_line(tb: TracebackType | None) -> int | None:
+    """The line of the user's script where the exception was last seen."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == SCRIPT_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def from_exception(exc: BaseException) -> dict[str, Any]:
+    """A per-symbol error from an exception a script raised (or caused)."""
+    kind = type(exc).__name__
+    # Scripts cannot define classes, so ``exc`` is a builtin exception (or one of the
+    # standard library's) and ``str`` runs no user code; it can still fail (huge ints).
+    try:
+        message = str(exc) or kind
+    except Exception:  # a message that cannot be rendered is no reason to lose the outcome
+        message = kind
+    return error(kind, message, script_line(exc.__traceback__))

@@ -1,0 +1,66 @@
+"""Running one symbol's script in prepared globals and reporting its outcome."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.compiler import CompiledScript
+from sandbox.output import CappedOutput
+from sandbox.outcome import InvalidResult, Outcome, check_result, error, from_exception, outcome
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInput:
+    """One symbol's data, as plain tuples (the sandbox knows nothing of the database)."""
+
+    symbol: str
+    dates: tuple[str, ...]
+    open: tuple[float, ...]
+    high: tuple[float, ...]
+    low: tuple[float, ...]
+    close: tuple[float, ...]
+    volume: tuple[int, ...]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class RunnerAbort(BaseException):  # noqa: N818 - a signal, not an error a script may see
+    """Raised by the sandbox's own limits; never caught as a script error."""
+
+
+def run_symbol(
+    script: CompiledScript,
+    shared_globals: dict[str, Any],
+    item: SymbolInput,
+    params_json: str,
+    stdout_limit: int,
+) -> Outcome:
+    """Execute ``script`` for one symbol; every way it can end becomes an outcome."""
+    out = CappedOutput(stdout_limit)
+    g = dict(shared_globals)
+    g["symbol"] = item.symbol
+    g["dates"] = item.dates
+    g["open"] = item.open
+    g["high"] = item.high
+    g["low"] = item.low
+    g["close"] = item.close
+    g["volume"] = item.volume
+    g["info"] = dict(item.info)
+    g["params"] = json.loads(params_json)  # a fresh copy: no symbol sees another's edits
+    g["_print_"] = out.factory
+    try:
+        exec(script.code, g)  # noqa: S102 - restricted code in guarded globals; the point of the sandbox
+    except RunnerAbort:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - anything the script raises is its own outcome
+        return outcome(None, from_exception(exc), out.text())
+    value = g.get("result", _MISSING)
+    if value is _MISSING:
+        return outcome(None, error("InvalidResult", "the script did not assign result"), out.text())
+    try:
+        return outcome(check_result(value), None, out.text())
+    except InvalidResult as exc:
+        return outcome(None, error("InvalidResult", str(exc)), out.text())

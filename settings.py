@@ -1,0 +1,88 @@
+"""Every setting of the service, read from the environment in one place.
+
+Only the two entry points (``api.create_app`` and ``celeryconfig``) call
+``Settings.from_env()``; everything below them receives plain values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'calc.sqlite3'}"
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration; immutable so nothing can drift after start-up."""
+
+    database_url: str = DEFAULT_SQLITE_URL
+    market_data_url: str = ""  # empty: the same database as database_url
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    auth: str = "off"  # "off" or "required"
+    log_level: str = "INFO"
+
+    # Request limits (API.md).
+    max_symbols: int = 5000
+    max_code_bytes: int = 64 * 1024
+    max_body_bytes: int = 1024 * 1024
+    max_wait_seconds: float = 30.0
+
+    # Jobs.
+    job_ttl_seconds: int = 24 * 3600
+    job_wall_seconds: float = 10.0  # default wall-clock limit of a job
+    max_job_wall_seconds: float = 60.0  # a request may ask for less, never more
+    worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
+    chunks_per_process: int = 2
+    min_chunk_size: int = 10
+
+    # Sandbox limits.
+    symbol_cpu_seconds: float = 1.0
+    child_memory_mb: int = 256
+    stdout_bytes: int = 4096
+
+    @property
+    def market_data_url_or_default(self) -> str:
+        return self.market_data_url or self.database_url
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``); unknown keys are ignored."""
+        env = dict(os.environ if env is None else env)
+        base = cls()
+        return cls(
+            database_url=env.get("DATABASE_URL") or base.database_url,
+            market_data_url=env.get("MARKET_DATA_URL", ""),
+            redis_url=env.get("REDIS_URL") or base.redis_url,
+            auth=(env.get("CALC_AUTH") or "off").lower(),
+            log_level=env.get("CALC_LOG_LEVEL") or base.log_level,
+            max_symbols=_int(env, "CALC_MAX_SYMBOLS", base.max_symbols),
+            max_code_bytes=_int(env, "CALC_MAX_CODE_BYTES", base.max_code_bytes),
+            max_body_bytes=_int(env, "CALC_MAX_BODY_BYTES", base.max_body_bytes),
+            job_ttl_seconds=_int(env, "CALC_JOB_TTL_SECONDS", base.job_ttl_seconds),
+            job_wall_seconds=_float(env, "CALC_JOB_WALL_SECONDS", base.job_wall_seconds),
+            max_job_wall_seconds=_float(
+                env, "CALC_MAX_JOB_WALL_SECONDS", base.max_job_wall_seconds
+            ),
+            worker_processes=_int(env, "CALC_WORKER_PROCESSES", base.worker_processes),
+            chunks_per_process=_int(env, "CALC_CHUNKS_PER_PROCESS", base.chunks_per_process),
+            min_chunk_size=_int(env, "CALC_MIN_CHUNK_SIZE", base.min_chunk_size),
+            symbol_cpu_seconds=_float(env, "CALC_SYMBOL_CPU_SECONDS", base.symbol_cpu_seconds),
+            child_memory_mb=_int(env, "CALC_CHILD_MEMORY_MB", base.child_memory_mb),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and the CLI use it)."""
+        return replace(self, **changes)

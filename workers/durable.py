@@ -1,0 +1,55 @@
+"""Copying a finished job from Redis into the database: the audit row and a saved script's run.
+
+Called by whoever wins the right to finish a job (a worker, or the API's watchdog or
+cancel), so it runs exactly once per job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy.engine import Engine
+
+from db.audit import record_finished
+from db.session import session_scope
+from workers.jobstore import JobStore
+
+log = logging.getLogger(__name__)
+
+
+def _when(raw: str | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(float(raw), tz=dt.UTC) if raw else None
+
+
+def record_job(store: JobStore, job_id: str, engine: Engine) -> None:
+    """Write the finished job's audit row and run; a database outage is logged, not raised."""
+    job = store.load_any(job_id)
+    if job is None:
+        return
+    f = job.fields
+    public = job.to_public()
+    try:
+        with session_scope(engine) as session:
+            record_finished(
+                job_id=job_id,
+                user_id=f.get("owner") or None,
+                script_id=int(f["script_id"]) if f.get("script_id") else None,
+                code_sha256=f["code_sha256"],
+                symbol_count=int(f["total"]),
+                source=f.get("source", "api"),
+                status=public["status"],
+                created_at=_when(f["created_at"]),
+                started_at=_when(f.get("started_at")),
+                finished_at=_when(f.get("finished_at")) or dt.datetime.now(dt.UTC),
+                duration_ms=public["duration_ms"],
+                results=public.get("results") or {},
+                errors=public.get("errors") or {},
+                session=session,
+            )
+    except Exception:  # the job itself is finished in Redis; losing its audit copy is logged
+        log.exception("job_id=%s script_id=%s event=record_failed", job_id,
+                      f.get("script_id") or "-")  # fmt: skip
+    else:
+        log.info("job_id=%s script_id=%s user=%s event=job_recorded status=%s", job_id,
+                 f.get("script_id") or "-", f.get("owner") or "-", public["status"])  # fmt: skip

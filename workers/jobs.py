@@ -1,0 +1,153 @@
+"""What the tasks do, as plain functions tests can call: start a job, run a chunk."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
+
+from db.market_data import ChunkData, load_chunk, latest_date
+from db.session import session_scope
+from sandbox.executor import Limits, run_batch
+from sandbox.runner import SymbolInput
+from workers.chunking import plan_chunks
+from workers.jobstore import JobSpec, JobStore, timeout_errors
+from workers.runtime import Runtime
+from workers.status import JobStatus
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY_OUTCOMES = 64
+FLUSH_EVERY_SECONDS = 0.05
+
+SendChunk = Callable[[str, int, list[str]], None]
+
+
+def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> int:
+    """Mark the job running, fix its ``as_of`` and enqueue its chunks; answer how many."""
+    store = rt.store()
+    spec = store.spec(job_id)
+    if spec is None:
+        log.warning("job_id=%s event=start_job_missing", job_id)
+        return 0
+    status = store.status(job_id)
+    if status is None or status.finished:
+        log.info("job_id=%s event=start_job_skipped status=%s", job_id, status)
+        return 0
+    store.mark_running(job_id)
+    if spec.as_of is None:
+        with session_scope(rt.market_engine) as session:
+            newest = latest_date(session=session)
+        store.set_fields(job_id, as_of=newest.isoformat() if newest else "")
+    s = rt.settings
+    chunks = plan_chunks(
+        spec.symbols,
+        processes=s.worker_processes,
+        chunks_per_process=s.chunks_per_process,
+        min_chunk_size=s.min_chunk_size,
+    )
+    store.set_fields(job_id, chunks=len(chunks))
+    for number, symbols in enumerate(chunks):
+        send_chunk(job_id, number, symbols)
+    log.info("job_id=%s event=job_started symbols=%d chunks=%d", job_id, len(spec.symbols),
+             len(chunks))  # fmt: skip
+    return len(chunks)
+
+
+def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime) -> None:
+    """Run one chunk: load its bars with one query, run the sandbox, record each outcome once."""
+    store = rt.store()
+    spec = store.spec(job_id)
+    status = store.status(job_id)
+    if spec is None or status is None or status.finished:
+        log.info("job_id=%s chunk=%d event=chunk_dropped status=%s", job_id, chunk_no, status)
+        return
+    todo = [s for s in symbols if s not in store.recorded_symbols(job_id)]
+    if todo:
+        _run_symbols(store, spec, todo, rt=rt, chunk_no=chunk_no)
+    _complete_if_done(store, spec)
+
+
+def _run_symbols(store: JobStore, spec: JobSpec, todo: list[str], *, rt: Runtime,
+                 chunk_no: int) -> None:  # fmt: skip
+    as_of = date.fromisoformat(spec.as_of) if spec.as_of else None
+    # The session is closed before any user code runs (STYLE 12).
+    with session_scope(rt.market_engine) as session:
+        data = load_chunk(todo, session=session, lookback=spec.lookback, as_of=as_of)
+    items, missing = _inputs(todo, data, as_of)
+    if missing:
+        store.record_outcomes(spec.job_id, missing)
+    deadline = store.deadline(spec.job_id) or (time.time() + spec.wall_seconds)
+    limits = Limits(
+        cpu_seconds=rt.settings.symbol_cpu_seconds,
+        memory_mb=rt.settings.child_memory_mb,
+        stdout_bytes=rt.settings.stdout_bytes,
+    )
+    buffer: list[tuple[str, dict]] = []
+    last_flush = time.monotonic()
+    started = time.perf_counter()
+    for symbol, outcome in run_batch(spec.code, items, params=spec.params, limits=limits):
+        buffer.append((symbol, outcome))
+        now = time.monotonic()
+        if len(buffer) >= FLUSH_EVERY_OUTCOMES or now - last_flush >= FLUSH_EVERY_SECONDS:
+            store.record_outcomes(spec.job_id, buffer)
+            buffer.clear()
+            last_flush = now
+            if _should_stop(store, spec, deadline):
+                break
+    if buffer:
+        store.record_outcomes(spec.job_id, buffer)
+    log.info("job_id=%s chunk=%d event=chunk_done symbols=%d seconds=%.3f", spec.job_id,
+             chunk_no, len(todo), time.perf_counter() - started)  # fmt: skip
+    if time.time() > deadline:
+        _time_out(store, spec)
+
+
+def _should_stop(store: JobStore, spec: JobSpec, deadline: float) -> bool:
+    if time.time() > deadline:
+        return True
+    status = store.status(spec.job_id)
+    return status is None or status.finished
+
+
+def _time_out(store: JobStore, spec: JobSpec) -> None:
+    if store.finish(spec.job_id, JobStatus.TIMED_OUT, **timeout_errors(spec.wall_seconds)):
+        log.info("job_id=%s event=job_timed_out", spec.job_id)
+
+
+def _complete_if_done(store: JobStore, spec: JobSpec) -> None:
+    done = store.record_outcomes(spec.job_id, ())
+    if done >= len(spec.symbols) and store.finish(spec.job_id, JobStatus.COMPLETED):
+        log.info("job_id=%s event=job_completed symbols=%d", spec.job_id, done)
+
+
+def _inputs(
+    symbols: list[str], data: ChunkData, as_of: date | None
+) -> tuple[list[SymbolInput], list[tuple[str, dict]]]:
+    """Sandbox inputs for symbols with bars; ready outcomes for those without."""
+    items: list[SymbolInput] = []
+    missing: list[tuple[str, dict]] = []
+    window = f" up to {as_of.isoformat()}" if as_of else ""
+    for symbol in symbols:
+        bars = data.bars.get(symbol)
+        if bars is not None:
+            items.append(
+                SymbolInput(
+                    symbol=symbol,
+                    dates=bars.dates,
+                    open=bars.open,
+                    high=bars.high,
+                    low=bars.low,
+                    close=bars.close,
+                    volume=bars.volume,
+                    info=data.info.get(symbol) or {"name": None, "sector": None, "industry": None},
+                )
+            )
+        elif symbol in data.known:
+            err = {"type": "NoData", "message": f"no price data for {symbol}{window}"}
+            missing.append((symbol, {"value": None, "error": err}))
+        else:
+            err = {"type": "UnknownSymbol", "message": f"no price data for {symbol}"}
+            missing.append((symbol, {"value": None, "error": err}))
+    return items, missing

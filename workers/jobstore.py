@@ -1,0 +1,413 @@
+"""The live job store in Redis: a job's spec, status and per-symbol outcomes.
+
+Keys (all expire with the job, 24 hours by default):
+
+- ``calc:job:{id}``          hash: the spec (code, symbols, params, ...) and the status fields
+- ``calc:job:{id}:results``  hash: symbol -> outcome JSON, each written once (``HSETNX``)
+- ``calc:job:{id}:finish``   string: set once (``SET NX``) by whoever finishes the job
+- ``calc:job:{id}:done``     pub/sub channel: a message when the job finishes
+- ``calc:jobs:{owner}``      sorted set: the owner's job ids by creation time
+
+Progress is the length of the results hash, so a redelivered chunk cannot
+count a symbol twice; exactly one caller wins the right to finish a job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from workers.status import JobStatus
+
+PREFIX = "calc"
+WATCHDOG_GRACE_SECONDS = 2.0  # past its deadline plus this, a read reports the job timed out
+MAX_JOBS_LISTED = 1000
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+def iso_utc(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with a ``Z`` and milliseconds."""
+    if ts is None:
+        return None
+    dt = datetime.fromtimestamp(ts, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def owner_key(owner: str | None) -> str:
+    return owner or ""
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What a worker needs to run a job, fixed when the job is queued."""
+
+    job_id: str
+    owner: str | None
+    code: str
+    code_sha256: str
+    symbols: list[str]
+    params: dict[str, Any]
+    lookback: int
+    as_of: str | None
+    wall_seconds: float
+    script_id: int | None = None
+    source: str = "api"
+
+
+# Flip queued -> running once, stamping the start and the wall-clock deadline.
+_MARK_RUNNING = """
+if redis.call('HGET', KEYS[1], 'status') == 'queued' then
+  local wall = tonumber(redis.call('HGET', KEYS[1], 'wall_seconds'))
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1],
+             'deadline', tostring(tonumber(ARGV[1]) + wall))
+  return 1
+end
+return 0
+"""
+
+
+class JobStore:
+    """Reads and writes jobs in Redis; the only code that knows the key layout."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl_seconds: int,
+        queue_timeout: float = 120.0,
+        on_finish: Callable[[JobStore, str], None] | None = None,
+    ):
+        self.r = client
+        self.ttl = ttl_seconds
+        self.queue_timeout = queue_timeout
+        self.on_finish = on_finish
+        self._mark_running = client.register_script(_MARK_RUNNING)
+
+    # -- keys -----------------------------------------------------------------
+    @staticmethod
+    def key(job_id: str) -> str:
+        return f"{PREFIX}:job:{job_id}"
+
+    def _results(self, job_id: str) -> str:
+        return f"{self.key(job_id)}:results"
+
+    def _finish(self, job_id: str) -> str:
+        return f"{self.key(job_id)}:finish"
+
+    def channel(self, job_id: str) -> str:
+        return f"{self.key(job_id)}:done"
+
+    @staticmethod
+    def _owner_index(owner: str | None) -> str:
+        return f"{PREFIX}:jobs:{owner_key(owner)}"
+
+    # -- creating -------------------------------------------------------------
+    def create(self, spec: JobSpec, *, now: float | None = None) -> None:
+        """Write the job's record (status ``queued``) before anything is enqueued."""
+        now = time.time() if now is None else now
+        fields = {
+            "job_id": spec.job_id,
+            "owner": owner_key(spec.owner),
+            "code": spec.code,
+            "code_sha256": spec.code_sha256,
+            "symbols": json.dumps(spec.symbols),
+            "params": json.dumps(spec.params),
+            "lookback": spec.lookback,
+            "as_of": spec.as_of or "",
+            "wall_seconds": spec.wall_seconds,
+            "script_id": "" if spec.script_id is None else spec.script_id,
+            "source": spec.source,
+            "status": JobStatus.QUEUED.value,
+            "created_at": now,
+            "deadline": now + self.queue_timeout,
+            "total": len(spec.symbols),
+        }
+        index = self._owner_index(spec.owner)
+        pipe = self.r.pipeline()
+        pipe.hset(self.key(spec.job_id), mapping=fields)
+        pipe.expire(self.key(spec.job_id), self.ttl)
+        pipe.zadd(index, {spec.job_id: now})
+        pipe.zremrangebyrank(index, 0, -MAX_JOBS_LISTED - 1)
+        pipe.expire(index, self.ttl)
+        pipe.execute()
+
+    def discard(self, job_id: str, owner: str | None) -> None:
+        """Remove a job that could not be enqueued, so no half-made job is left behind."""
+        pipe = self.r.pipeline()
+        pipe.delete(self.key(job_id), self._results(job_id), self._finish(job_id))
+        pipe.zrem(self._owner_index(owner), job_id)
+        pipe.execute()
+
+    # -- the worker's side ----------------------------------------------------
+    def spec(self, job_id: str) -> JobSpec | None:
+        raw = self.r.hgetall(self.key(job_id))
+        if not raw:
+            return None
+        h = _decode(raw)
+        return JobSpec(
+            job_id=h["job_id"],
+            owner=h["owner"] or None,
+            code=h["code"],
+            code_sha256=h["code_sha256"],
+            symbols=json.loads(h["symbols"]),
+            params=json.loads(h["params"]),
+            lookback=int(h["lookback"]),
+            as_of=h["as_of"] or None,
+            wall_seconds=float(h["wall_seconds"]),
+            script_id=int(h["script_id"]) if h.get("script_id") else None,
+            source=h.get("source", "api"),
+        )
+
+    def status(self, job_id: str) -> JobStatus | None:
+        raw = self.r.hget(self.key(job_id), "status")
+        return None if raw is None else JobStatus(_text(raw))
+
+    def deadline(self, job_id: str) -> float | None:
+        raw = self.r.hget(self.key(job_id), "deadline")
+        return None if raw is None else float(raw)
+
+    def mark_running(self, job_id: str, *, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        return bool(self._mark_running(keys=[self.key(job_id)], args=[repr(now)]))
+
+    def set_fields(self, job_id: str, **fields: Any) -> None:
+        self.r.hset(self.key(job_id), mapping=fields)
+
+    def recorded_symbols(self, job_id: str) -> set[str]:
+        return {_text(s) for s in self.r.hkeys(self._results(job_id))}
+
+    def record_outcomes(self, job_id: str, outcomes: Iterable[tuple[str, dict]]) -> int:
+        """Write each outcome once; answer how many symbols are now done."""
+        key = self._results(job_id)
+        pipe = self.r.pipeline(transaction=False)
+        for symbol, outcome in outcomes:
+            pipe.hsetnx(key, symbol, _compact(outcome))
+        pipe.expire(key, self.ttl)
+        pipe.hlen(key)
+        return int(pipe.execute()[-1])
+
+    def add_cache_hits(self, job_id: str, count: int) -> None:
+        if count:
+            self.r.hincrby(self.key(job_id), "cache_hits", count)
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        error: dict[str, Any] | None = None,
+        fill_error: dict[str, Any] | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Finish the job once; the caller that wins gets True.
+
+        Symbols without an outcome get ``fill_error`` (a timed-out or cancelled
+        job's rest), so a finished job has every requested symbol.
+        """
+        if not self.r.set(self._finish(job_id), status.value, nx=True, ex=self.ttl):
+            return False
+        now = time.time() if now is None else now
+        raw = self.r.hmget(self.key(job_id), ["symbols", "started_at", "created_at"])
+        if raw[0] is None:
+            return False  # expired meanwhile
+        if fill_error is not None:
+            missing = set(json.loads(raw[0])) - self.recorded_symbols(job_id)
+            self.record_outcomes(
+                job_id, ((s, {"value": None, "error": fill_error}) for s in missing)
+            )
+        started = float(raw[1]) if raw[1] else None
+        fields: dict[str, Any] = {"status": status.value, "finished_at": now}
+        if started is not None:
+            fields["duration_ms"] = round((now - started) * 1000)
+        if error is not None:
+            fields["error"] = json.dumps(error)
+        pipe = self.r.pipeline()
+        pipe.hset(self.key(job_id), mapping=fields)
+        pipe.publish(self.channel(job_id), status.value)
+        pipe.execute()
+        if self.on_finish is not None:
+            self.on_finish(self, job_id)
+        return True
+
+    # -- the API's side -------------------------------------------------------
+    def load(self, job_id: str, *, owner: str | None, with_results: bool = True) -> Job | None:
+        """The job as its owner sees it, or None (unknown, expired, or someone else's)."""
+        raw = self.r.hgetall(self.key(job_id))
+        if not raw:
+            return None
+        h = _decode(raw)
+        if h.get("owner", "") != owner_key(owner):
+            return None
+        if self._overdue(h) and self.expire_overdue(job_id, h):
+            return self.load(job_id, owner=owner, with_results=with_results)
+        if with_results:
+            results = _decode(self.r.hgetall(self._results(job_id)))
+            return Job(h, results, len(results))
+        return Job(h, None, int(self.r.hlen(self._results(job_id))))
+
+    def load_any(self, job_id: str) -> Job | None:
+        """The job whoever owns it (for the workers' own bookkeeping, never for a response)."""
+        raw = self.r.hgetall(self.key(job_id))
+        if not raw:
+            return None
+        results = _decode(self.r.hgetall(self._results(job_id)))
+        return Job(_decode(raw), results, len(results))
+
+    def _overdue(self, h: dict[str, str]) -> bool:
+        if JobStatus(h["status"]).finished:
+            return False
+        return time.time() > float(h["deadline"]) + WATCHDOG_GRACE_SECONDS
+
+    def expire_overdue(self, job_id: str, h: dict[str, str] | None = None) -> bool:
+        """The watchdog: a job past its deadline ends, even if every worker died."""
+        h = h or _decode(self.r.hgetall(self.key(job_id)))
+        if not h or JobStatus(h["status"]).finished:
+            return False
+        if JobStatus(h["status"]) is JobStatus.QUEUED:
+            err = {"type": "NoWorker", "message": "no worker picked up the job in time"}
+            return self.finish(job_id, JobStatus.FAILED, error=err, fill_error=err)
+        return self.finish(job_id, JobStatus.TIMED_OUT, **timeout_errors(h["wall_seconds"]))
+
+    def list_for(self, owner: str | None, *, limit: int) -> list[Job]:
+        ids = self.r.zrevrange(self._owner_index(owner), 0, max(0, limit - 1))
+        jobs = []
+        for raw_id in ids:
+            job = self.load(_text(raw_id), owner=owner, with_results=False)
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    def cancel(self, job_id: str, *, owner: str | None) -> Job | None:
+        job = self.load(job_id, owner=owner, with_results=False)
+        if job is None:
+            return None
+        if not job.status.finished:
+            err = {"type": "Cancelled", "message": "the job was cancelled"}
+            self.finish(job_id, JobStatus.CANCELLED, fill_error=err)
+        return self.load(job_id, owner=owner)
+
+
+def timeout_errors(wall_seconds: str | float) -> dict[str, Any]:
+    message = f"the job exceeded its wall-clock limit of {float(wall_seconds):g} s"
+    return {
+        "error": {"type": "TimeoutError", "message": message},
+        "fill_error": {"type": "TimeoutError", "message": "not run: " + message},
+    }
+
+
+class Job:
+    """A job read back from Redis, ready to be shown (API.md's job object)."""
+
+    def __init__(self, fields: dict[str, str], results: dict[str, str] | None, done: int):
+        self.fields = fields
+        self.results = results
+        self.done = done
+
+    @property
+    def id(self) -> str:
+        return self.fields["job_id"]
+
+    @property
+    def status(self) -> JobStatus:
+        return JobStatus(self.fields["status"])
+
+    def to_public(self) -> dict[str, Any]:
+        f = self.fields
+        symbols: list[str] = json.loads(f["symbols"])
+        body: dict[str, Any] = {
+            "job_id": f["job_id"],
+            "status": self.status.value,
+            "script_id": int(f["script_id"]) if f.get("script_id") else None,
+            "progress": {"done": self.done, "total": int(f["total"])},
+        }
+        if self.results is not None:
+            results: dict[str, Any] = {}
+            errors: dict[str, Any] = {}
+            stdout: dict[str, str] = {}
+            for symbol in symbols:
+                raw = self.results.get(symbol)
+                if raw is None:
+                    continue
+                outcome = json.loads(raw)
+                results[symbol] = outcome.get("value")
+                if outcome.get("error"):
+                    errors[symbol] = outcome["error"]
+                if outcome.get("stdout"):
+                    stdout[symbol] = outcome["stdout"]
+            body.update(results=results, errors=errors, stdout=stdout)
+        started = _float_or_none(f.get("started_at"))
+        finished = _float_or_none(f.get("finished_at"))
+        body.update(
+            error=json.loads(f["error"]) if f.get("error") else None,
+            cache_hits=int(f.get("cache_hits") or 0),
+            created_at=iso_utc(float(f["created_at"])),
+            started_at=iso_utc(started),
+            finished_at=iso_utc(finished),
+            duration_ms=int(f["duration_ms"]) if f.get("duration_ms") else None,
+        )
+        return body
+
+
+def _compact(outcome: dict[str, Any]) -> str:
+    slim = {"value": outcome.get("value")}
+    if outcome.get("error"):
+        slim["error"] = outcome["error"]
+    if outcome.get("stdout"):
+        slim["stdout"] = outcome["stdout"]
+    return json.dumps(slim, separators=(",", ":"))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode(raw: dict) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _float_or_none(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+def ordered_unique(symbols: Sequence[str]) -> list[str]:
+    """Upper-cased, duplicates dropped, order kept (API.md)."""
+    seen: dict[str, None] = {}
+    for s in symbols:
+        seen.setdefault(s.strip().upper(), None)
+    return list(seen)
+
+
+def wait_finished(store: JobStore, job_id: str, timeout: float) -> None:
+    """Block until the job finishes or ``timeout`` passes, woken by pub/sub (no sleep-polling).
+
+    Subscribes before checking the status, so a job finishing in between is not missed.
+    Waking at the job's deadline lets the watchdog in ``load`` end a job whose worker died.
+    """
+    end = time.monotonic() + timeout
+    pubsub = store.r.pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(store.channel(job_id))
+        while True:
+            status = store.status(job_id)
+            if status is None or status.finished:
+                return
+            deadline = store.deadline(job_id)
+            remaining = end - time.monotonic()
+            if deadline is not None:
+                remaining = min(remaining, deadline + WATCHDOG_GRACE_SECONDS - time.time())
+            if remaining <= 0:
+                return
+            if pubsub.get_message(timeout=min(remaining, 1.0)) is not None:
+                return
+    finally:
+        pubsub.close()

@@ -1,0 +1,45 @@
+"""Celery tasks: thin wrappers that pass ids and plain JSON to ``workers.jobs``."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from sqlalchemy.exc import OperationalError
+
+from workers import runtime
+from workers.celery_app import app
+from workers.jobs import process_chunk, start_job
+from workers.status import JobStatus
+
+log = logging.getLogger(__name__)
+
+CHUNK_RETRIES = 3
+
+
+def send_chunk(job_id: str, chunk_no: int, symbols: list[str]) -> None:
+    run_chunk.apply_async(args=(job_id, chunk_no, symbols), task_id=f"{job_id}:{chunk_no}")
+
+
+@app.task(name="calc.run_job", bind=True)
+def run_job(self, job_id: str) -> None:
+    """Split a job into chunks and enqueue them (never waits on them)."""
+    start_job(job_id, rt=runtime.current(), send_chunk=send_chunk)
+
+
+@app.task(name="calc.run_chunk", bind=True, max_retries=CHUNK_RETRIES)
+def run_chunk(self, job_id: str, chunk_no: int, symbols: list[str]) -> None:
+    """One chunk of a job: load its bars, run them in the sandbox, record each outcome once."""
+    rt = runtime.current()
+    try:
+        process_chunk(job_id, chunk_no, symbols, rt=rt)
+    except (OperationalError, redis.ConnectionError) as exc:
+        if self.request.retries >= CHUNK_RETRIES:
+            log.error("job_id=%s chunk=%d event=chunk_failed error=%s", job_id, chunk_no,
+                      type(exc).__name__)  # fmt: skip
+            err = {"type": "DataUnavailable", "message": "market data could not be loaded"}
+            rt.store().finish(job_id, JobStatus.FAILED, error=err, fill_error=err)
+            return
+        log.warning("job_id=%s chunk=%d event=chunk_retry error=%s", job_id, chunk_no,
+                    type(exc).__name__)  # fmt: skip
+        raise self.retry(exc=exc, countdown=0.5 * 2**self.request.retries) from exc
