@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from sandbox.errors import ScriptRejected
 
 log = logging.getLogger(__name__)
+SYMBOLS_MAX = 5000  # API.md's limit, as the schema states it
 
 
 class ApiError(Exception):
@@ -97,9 +98,9 @@ def pydantic_details(exc: PydanticValidationError) -> dict[str, str]:
 
 
 def _friendly(err: dict[str, Any]) -> str:
-    kind, ctx = err.get("type", ""), err.get("ctx") or {}
-    if kind in ("too_short", "too_long") and "max_length" in ctx:
-        return f"must hold {ctx.get('min_length', 0)} to {ctx['max_length']} items"
+    kind, loc = err.get("type", ""), err.get("loc") or ()
+    if kind in ("too_short", "too_long") and loc and loc[-1] == "symbols":
+        return f"must hold 1 to {SYMBOLS_MAX} items"
     if kind == "extra_forbidden":
         return "is not a known field"
     if kind == "missing":

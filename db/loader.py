@@ -13,12 +13,12 @@ import datetime as dt
 import gzip
 import io
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, or_
+from sqlalchemy import Column, Connection, MetaData, Table, and_, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -99,8 +99,12 @@ def load_stocks_csv(
 
 def count_data_lines(path: str | Path) -> int:
     """Lines after the header (for a progress bar's length); a cheap pass over the bytes."""
-    with _open_binary(Path(path)) as raw:
-        lines = sum(block.count(b"\n") for block in iter(lambda: raw.read(1 << 20), b""))
+    path = Path(path)
+    try:
+        with _open_binary(path) as raw:
+            lines = sum(block.count(b"\n") for block in iter(lambda: raw.read(1 << 20), b""))
+    except (OSError, EOFError) as error:
+        raise LoadFileError(f"cannot read {path}: {error}") from error
     return max(lines - 1, 0)
 
 
@@ -110,7 +114,13 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
         is_gzip = path.suffix == ".gz" or raw.peek(2)[:2] == _GZIP_MAGIC
     except OSError as error:
         raise LoadFileError(f"cannot read {path}: {error.strerror or error}") from error
-    return gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip else raw
+    if not is_gzip:
+        return raw
+    raw.close()  # GzipFile(fileobj=...) would not close it; let gzip own the file instead
+    try:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    except OSError as error:
+        raise LoadFileError(f"cannot read {path}: {error.strerror or error}") from error
 
 
 def _batches(
@@ -259,8 +269,8 @@ def _parse_stock(record: list[str]) -> dict[str, Any]:
 # -- writing ------------------------------------------------------------------------------
 
 
-def _insert_for(session: Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
+def _insert_for(connection: Connection, table: Table) -> Any:
+    dialect = connection.dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
     if dialect == "sqlite":
@@ -270,31 +280,94 @@ def _insert_for(session: Session, table: Table) -> Any:
 
 def _upsert(
     session: Session, table: Table, rows: list[dict[str, Any]], report: LoadReport
-) -> Iterable[str]:
-    """Insert new rows, update changed ones, leave identical ones untouched; answer the
-    symbols of the rows written. The ``WHERE`` on the update makes an identical row a no-op,
-    and RETURNING lists only rows inserted or updated, so no read-before-write is needed."""
+) -> Sequence[str]:
+    """Insert new rows and update changed ones, leaving identical ones untouched; answer the
+    symbol of every row written (RETURNING lists only those), so no read-before-write is
+    needed to count them or to know whose data version moves."""
     if not rows:
         return ()
-    insert = _insert_for(session, table)
-    keys = list(table.primary_key.columns)
-    values = [c for c in table.columns if not c.primary_key]
-    stmt = insert.on_conflict_do_update(
-        index_elements=keys,
-        set_={c.name: insert.excluded[c.name] for c in values},
-        where=or_(*(c.is_distinct_from(insert.excluded[c.name]) for c in values)),
-    ).returning(table.c.symbol)
-    written = session.execute(stmt, rows).scalars().all()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg2":
+        written = _upsert_via_copy(connection, table, rows)
+    else:
+        written = _upsert_via_insert(connection, table, rows)
     report.loaded += len(written)
     report.unchanged += len(rows) - len(written)
     return written
+
+
+def _upsert_via_insert(
+    connection: Connection, table: Table, rows: list[dict[str, Any]]
+) -> Sequence[str]:
+    """Portable path (SQLite; PostgreSQL drivers other than psycopg2): a batched upsert whose
+    ``DO UPDATE ... WHERE`` makes an identical row a no-op."""
+    insert = _insert_for(connection, table)
+    values = [c for c in table.columns if not c.primary_key]
+    stmt = insert.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={c.name: insert.excluded[c.name] for c in values},
+        where=or_(*(c.is_distinct_from(insert.excluded[c.name]) for c in values)),
+    ).returning(table.c.symbol)
+    return connection.execute(stmt, rows).scalars().all()
+
+
+def _upsert_via_copy(
+    connection: Connection, table: Table, rows: list[dict[str, Any]]
+) -> Sequence[str]:
+    """PostgreSQL with psycopg2: COPY the batch into a temporary table, then one
+    ``INSERT ... SELECT`` of the new and changed rows. Several times faster than a multi-row
+    INSERT (psycopg2 quotes every parameter into the SQL text), and identical rows are not
+    even locked."""
+    names = [c.name for c in table.columns]
+    staging = Table(
+        f"load_{table.name}", MetaData(), *(Column(c.name, c.type) for c in table.columns)
+    )
+    preparer = connection.dialect.identifier_preparer
+    staging_sql, table_sql = preparer.format_table(staging), preparer.format_table(table)
+    # ON COMMIT DROP: the caller's transaction owns it; later batches of the same load reuse it.
+    connection.execute(
+        text(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging_sql} "
+            f"(LIKE {table_sql}) ON COMMIT DROP"
+        )
+    )
+    connection.execute(text(f"TRUNCATE {staging_sql}"))
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([row[name] for name in names] for row in rows)
+    buffer.seek(0)
+    columns_sql = ", ".join(preparer.quote(name) for name in names)
+    copy_sql = f"COPY {staging_sql} ({columns_sql}) FROM STDIN WITH (FORMAT csv)"
+    cursor = connection.connection.dbapi_connection.cursor()  # same transaction as the session
+    try:
+        cursor.copy_expert(copy_sql, buffer)
+    finally:
+        cursor.close()
+    # Fresh row counts so the planner joins the batch by index rather than scanning the table.
+    connection.execute(text(f"ANALYZE {staging_sql}"))
+
+    keys = [c.name for c in table.primary_key.columns]
+    values = [name for name in names if name not in keys]
+    new, old = staging.c, table.c
+    differs = or_(
+        old[keys[0]].is_(None), *(old[name].is_distinct_from(new[name]) for name in values)
+    )
+    source = (
+        select(*(new[name] for name in names))
+        .select_from(staging.outerjoin(table, and_(*(old[k] == new[k] for k in keys))))
+        .where(differs)
+    )
+    insert = postgresql.insert(table).from_select(names, source)
+    stmt = insert.on_conflict_do_update(
+        index_elements=keys, set_={name: insert.excluded[name] for name in values}
+    ).returning(table.c.symbol)
+    return connection.execute(stmt).scalars().all()
 
 
 def _bump_versions(session: Session, symbols: set[str]) -> None:
     if not symbols:
         return
     table = StockDataVersion.__table__
-    insert = _insert_for(session, table)
+    insert = _insert_for(session.connection(), table)
     now = utcnow()
     stmt = insert.on_conflict_do_update(
         index_elements=[table.c.symbol],

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,6 +94,22 @@ def _create_sqlite_parent(database: str | None) -> None:
 
 
 def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+    """Pragmas for many processes on one file, and savepoints that really nest.
+
+    Transactions keep the sqlite3 driver's own timing: reads before a session's first write
+    run outside a transaction and the transaction begins at the first write, so a writer
+    waits for the lock (busy timeout) instead of failing on a stale read snapshot
+    (SQLITE_BUSY_SNAPSHOT), which a ``BEGIN`` at the first read would risk under WAL.
+    """
+
+    @event.listens_for(engine, "savepoint")
+    def _begin_before_savepoint(connection: Connection, _name: str) -> None:
+        # A SAVEPOINT outside a transaction would itself open one, and its RELEASE would then
+        # COMMIT it: session.begin_nested() would commit behind the caller's back.
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None and not dbapi_connection.in_transaction:
+            dbapi_connection.execute("BEGIN")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()

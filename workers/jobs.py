@@ -18,6 +18,7 @@ from workers.status import JobStatus
 
 log = logging.getLogger(__name__)
 
+MAX_CHUNK_TRIES = 2  # deliveries of one chunk before its remaining symbols get an error
 FLUSH_EVERY_OUTCOMES = 64
 FLUSH_EVERY_SECONDS = 0.05
 
@@ -63,8 +64,16 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
     if spec is None or status is None or status.finished:
         log.info("job_id=%s chunk=%d event=chunk_dropped status=%s", job_id, chunk_no, status)
         return
-    todo = [s for s in symbols if s not in store.recorded_symbols(job_id)]
-    if todo:
+    recorded = store.recorded_symbols(job_id)
+    todo = [s for s in symbols if s not in recorded]
+    if todo and store.count_chunk_try(job_id, chunk_no) > MAX_CHUNK_TRIES:
+        # This chunk has already been delivered and lost its worker this many times:
+        # running it again would only kill another worker.
+        log.error("job_id=%s chunk=%d event=chunk_abandoned tries=%d", job_id, chunk_no,
+                  MAX_CHUNK_TRIES)  # fmt: skip
+        err = {"type": "WorkerLost", "message": "the worker running this symbol died repeatedly"}
+        store.record_outcomes(job_id, ((s, {"value": None, "error": err}) for s in todo))
+    elif todo:
         _run_symbols(store, spec, todo, rt=rt, chunk_no=chunk_no)
     _complete_if_done(store, spec)
 

@@ -144,7 +144,8 @@ class JobStore:
     def discard(self, job_id: str, owner: str | None) -> None:
         """Remove a job that could not be enqueued, so no half-made job is left behind."""
         pipe = self.r.pipeline()
-        pipe.delete(self.key(job_id), self._results(job_id), self._finish(job_id))
+        pipe.delete(self.key(job_id), self._results(job_id), self._finish(job_id),
+                    f"{self.key(job_id)}:tries")  # fmt: skip
         pipe.zrem(self._owner_index(owner), job_id)
         pipe.execute()
 
@@ -195,6 +196,14 @@ class JobStore:
         pipe.expire(key, self.ttl)
         pipe.hlen(key)
         return int(pipe.execute()[-1])
+
+    def count_chunk_try(self, job_id: str, chunk_no: int, *, by: int = 1) -> int:
+        """Count one more delivery of a chunk; answer how many there have been."""
+        key = f"{self.key(job_id)}:tries"
+        pipe = self.r.pipeline()
+        pipe.hincrby(key, str(chunk_no), by)
+        pipe.expire(key, self.ttl)
+        return int(pipe.execute()[0])
 
     def add_cache_hits(self, job_id: str, count: int) -> None:
         if count:

@@ -42,4 +42,8 @@ def run_chunk(self, job_id: str, chunk_no: int, symbols: list[str]) -> None:
             return
         log.warning("job_id=%s chunk=%d event=chunk_retry error=%s", job_id, chunk_no,
                     type(exc).__name__)  # fmt: skip
+        try:  # a retry we chose is not a delivery lost with its worker
+            rt.store().count_chunk_try(job_id, chunk_no, by=-1)
+        except redis.RedisError:
+            pass
         raise self.retry(exc=exc, countdown=0.5 * 2**self.request.retries) from exc

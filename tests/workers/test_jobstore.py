@@ -1,0 +1,126 @@
+"""The Redis job store: records first, outcomes once, one finisher, a watchdog for lost jobs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from workers.jobstore import JobSpec, JobStore, new_job_id, wait_finished
+from workers.status import JobStatus
+
+
+@pytest.fixture
+def store(redis_client) -> JobStore:
+    return JobStore(redis_client, ttl_seconds=60, queue_timeout=30)
+
+
+def make_spec(symbols=("AAPL", "MSFT"), wall=10.0, owner=None) -> JobSpec:
+    return JobSpec(job_id=new_job_id(), owner=owner, code="result = 1", code_sha256="0" * 64,
+                   symbols=list(symbols), params={"w": 1}, lookback=20, as_of=None,
+                   wall_seconds=wall)  # fmt: skip
+
+
+def test_a_created_job_is_queued_and_expires(store, redis_client):
+    spec = make_spec()
+    store.create(spec)
+    job = store.load(spec.job_id, owner=None)
+    assert job.status is JobStatus.QUEUED
+    assert job.to_public()["progress"] == {"done": 0, "total": 2}
+    assert 0 < redis_client.ttl(store.key(spec.job_id)) <= 60
+    assert store.spec(spec.job_id) == spec
+
+
+def test_outcomes_are_written_once_so_redelivery_cannot_double_count(store):
+    spec = make_spec()
+    store.create(spec)
+    assert store.record_outcomes(spec.job_id, [("AAPL", {"value": 1.0})]) == 1
+    assert store.record_outcomes(spec.job_id, [("AAPL", {"value": 99.0})]) == 1
+    job = store.load(spec.job_id, owner=None).to_public()
+    assert job["results"] == {"AAPL": 1.0}
+    assert job["progress"]["done"] == 1
+
+
+def test_exactly_one_caller_finishes_a_job(store):
+    spec = make_spec()
+    store.create(spec)
+    store.record_outcomes(spec.job_id, [("AAPL", {"value": 1.0}), ("MSFT", {"value": 2.0})])
+    wins = []
+    threads = [
+        threading.Thread(target=lambda: wins.append(store.finish(spec.job_id, JobStatus.COMPLETED)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+    assert store.load(spec.job_id, owner=None).status is JobStatus.COMPLETED
+
+
+def test_finishing_fills_symbols_without_outcomes(store):
+    spec = make_spec(symbols=("AAPL", "MSFT", "AMZN"))
+    store.create(spec)
+    store.mark_running(spec.job_id)
+    store.record_outcomes(spec.job_id, [("AAPL", {"value": 1.0})])
+    err = {"type": "TimeoutError", "message": "late"}
+    assert store.finish(spec.job_id, JobStatus.TIMED_OUT, error=err, fill_error=err)
+    job = store.load(spec.job_id, owner=None).to_public()
+    assert job["status"] == "timed_out"
+    assert job["results"] == {"AAPL": 1.0, "MSFT": None, "AMZN": None}
+    assert set(job["errors"]) == {"MSFT", "AMZN"}
+    assert job["error"] == err
+    assert job["duration_ms"] is not None
+
+
+def test_watchdog_times_out_a_running_job_whose_workers_died(store):
+    spec = make_spec(wall=0.2)
+    store.create(spec)
+    store.mark_running(spec.job_id, now=time.time() - 10)  # started long ago, nobody finished it
+    job = store.load(spec.job_id, owner=None).to_public()
+    assert job["status"] == "timed_out"
+    assert job["errors"]["AAPL"]["type"] == "TimeoutError"
+
+
+def test_watchdog_fails_a_job_no_worker_picked_up(redis_client):
+    store = JobStore(redis_client, ttl_seconds=60, queue_timeout=0.1)
+    spec = make_spec()
+    store.create(spec, now=time.time() - 5)
+    job = store.load(spec.job_id, owner=None).to_public()
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "NoWorker"
+
+
+def test_another_owner_sees_nothing(store):
+    spec = make_spec(owner="alice")
+    store.create(spec)
+    assert store.load(spec.job_id, owner="bob") is None
+    assert store.load(spec.job_id, owner=None) is None
+    assert store.cancel(spec.job_id, owner="bob") is None
+    assert store.list_for("bob", limit=10) == []
+    assert [j.id for j in store.list_for("alice", limit=10)] == [spec.job_id]
+
+
+def test_cancel_marks_the_job_and_keeps_finished_results(store):
+    spec = make_spec()
+    store.create(spec)
+    store.record_outcomes(spec.job_id, [("AAPL", {"value": 1.0})])
+    job = store.cancel(spec.job_id, owner=None).to_public()
+    assert job["status"] == "cancelled"
+    assert job["results"] == {"AAPL": 1.0, "MSFT": None}
+    assert job["errors"]["MSFT"]["type"] == "Cancelled"
+
+
+def test_wait_wakes_when_the_job_finishes_not_at_the_timeout(store):
+    spec = make_spec()
+    store.create(spec)
+    store.mark_running(spec.job_id)
+    timer = threading.Timer(0.3, lambda: store.finish(spec.job_id, JobStatus.COMPLETED))
+    timer.start()
+    started = time.monotonic()
+    wait_finished(store, spec.job_id, timeout=10)
+    elapsed = time.monotonic() - started
+    timer.join()
+    assert store.status(spec.job_id) is JobStatus.COMPLETED
+    assert elapsed < 5  # woken by the message, far before the 10 s timeout
