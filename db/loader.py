@@ -327,8 +327,7 @@ def _upsert_via_copy(
     # ON COMMIT DROP: the caller's transaction owns it; later batches of the same load reuse it.
     connection.execute(
         text(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging_sql} "
-            f"(LIKE {table_sql}) ON COMMIT DROP"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging_sql} (LIKE {table_sql}) ON COMMIT DROP"
         )
     )
     connection.execute(text(f"TRUNCATE {staging_sql}"))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import accumulate, repeat
-from math import dist, fsum, isfinite, nan, sqrt
+from math import dist, fsum, isfinite, nan, sqrt, ulp
 from operator import add, sub, truediv
 from sys import float_info
 
@@ -58,14 +58,19 @@ def _series(name: str, xs: object, *, finite: bool = True) -> tuple[Sequence[Num
         if not isinstance(xs, (list, tuple)):
             raise TypeError(f"{name}: xs must be a list or tuple of numbers")
         xs = tuple(xs)
-    types = set(map(type, xs))
-    if not types <= _ITEM_TYPES:
-        for i, x in enumerate(xs):
-            if type(x) not in _ITEM_TYPES:
-                raise TypeError(
-                    f"{name}: xs must hold only numbers or None (item {i} is {type(x).__name__})"
-                )
-    gaps = _NONE_TYPE in types
+    types = list(map(type, xs))
+    if types.count(float) == len(types):
+        gaps = False  # all floats, the usual price series: one cheap pass settles it
+    else:
+        kinds = set(types)
+        if not kinds <= _ITEM_TYPES:
+            for i, x in enumerate(xs):
+                if type(x) not in _ITEM_TYPES:
+                    raise TypeError(
+                        f"{name}: xs must hold only numbers or None "
+                        f"(item {i} is {type(x).__name__})"
+                    )
+        gaps = _NONE_TYPE in kinds
     if finite:
         # A finite total proves every value is finite: one NaN or infinity would poison it.
         # With gaps, dropping falsy items skips None (and zeros, which cannot matter) in C.
@@ -303,6 +308,11 @@ def _mean_stdev(
     norm = dist(vals, [mu] * k)
     if not norm:
         return mu, 0.0
+    sd = norm / sqrt(k - 1)
+    # Rounding mu by d inflates the variance by about (d / sd)**2 relative: below 1e-14 when
+    # mu's last bit is under 1e-7 of sd, as for any real price or return series. Skip it then.
+    if ulp(mu) < 1e-7 * sd:
+        return mu, sd
     r = sum(map(sub, vals, repeat(mu))) / norm
     return mu, norm * sqrt(max(0.0, 1.0 - r * r / k) / (k - 1))
 

@@ -28,13 +28,24 @@ DATA_NAMES = ("symbol", "dates", "open", "high", "low", "close", "volume", "info
 
 
 def _functions_of(module: Any) -> dict[str, Any]:
-    """Public functions (and plain float constants) of a module, never the module itself."""
+    """Public functions (and plain float constants) of a module, never the module itself.
+
+    Only the module's own API: ``__all__`` where it has one, and only functions the module
+    defines itself. ``dir(statistics)`` also lists what it imported, and ``namedtuple``
+    among those would let a script make classes the compiler refuses to let it write.
+    """
     members: dict[str, Any] = {}
-    for name in dir(module):
+    for name in getattr(module, "__all__", None) or dir(module):
         if name.startswith("_"):
             continue
         value = getattr(module, name)
-        if type(value) is float or (callable(value) and not isinstance(value, type)):
+        if type(value) is float:
+            members[name] = value
+        elif (
+            callable(value)
+            and not isinstance(value, type)
+            and getattr(value, "__module__", None) == module.__name__
+        ):
             members[name] = value
     return members
 

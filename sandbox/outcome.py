@@ -47,7 +47,12 @@ def scrub(message: str) -> str:
     text = text[: MAX_MESSAGE_LENGTH * 2]
     for path in _OUR_PATHS:
         text = text.replace(path, "")
-    return text[:MAX_MESSAGE_LENGTH]
+    return valid_text(text[:MAX_MESSAGE_LENGTH])
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates replaced: what we hand on must encode as UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def check_result(value: Any) -> Any:
@@ -63,6 +68,8 @@ def check_result(value: Any) -> Any:
                 raise InvalidResult("result dict keys must be strings")
             if not key or len(key) > MAX_KEY_LENGTH:
                 raise InvalidResult(f"result dict keys must be 1 to {MAX_KEY_LENGTH} characters")
+            if valid_text(key) != key:  # a lone surrogate would break every UTF-8 consumer
+                raise InvalidResult("result dict keys must be valid text")
             checked[key] = None if item is None else _number(item, f"result[{key!r}]")
         return checked
     return _number(value, "result")

@@ -44,13 +44,13 @@ class CappedOutput:
         self._write("".join(pieces))
 
     def _write(self, text: str) -> None:
+        # "replace" turns lone surrogates into "?": what we keep is always valid UTF-8 text.
         data = text.encode("utf-8", "replace")
         room = self._limit - self._size
         if len(data) > room:
             data = data[:room]
             self.truncated = True
-            text = data.decode("utf-8", "ignore")
-        self._parts.append(text)
+        self._parts.append(data.decode("utf-8", "ignore"))
         self._size += len(data)
 
     def __call__(self) -> str:

@@ -64,9 +64,12 @@ def test_times_are_aware_utc_and_naive_times_are_refused(fresh_engine: Engine) -
     assert execution.started_at == started
     assert execution.started_at.tzinfo == dt.UTC and execution.started_at.hour == 10
 
-    with pytest.raises(exc.StatementError, match="naive datetime"):
-        with session_scope(fresh_engine) as session:
-            session.add(_script("naive", created_at=dt.datetime(2026, 1, 1)))  # noqa: DTZ001
+    naive = dt.datetime(2026, 1, 1)
+    with (
+        pytest.raises(exc.StatementError, match="naive datetime"),
+        session_scope(fresh_engine) as session,
+    ):
+        session.add(_script("naive", created_at=naive))
 
 
 def test_updated_at_moves_on_update(fresh_engine: Engine) -> None:

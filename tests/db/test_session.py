@@ -103,7 +103,8 @@ WRITER = textwrap.dedent(
             # read, then write: the pattern that fails under WAL if a transaction started
             # at the read and another process committed in between
             session.scalar(select(func.count()).select_from(ApiToken))
-            session.add(ApiToken(user_id=sys.argv[2], token_hash=f"{sys.argv[2]}-{i}".ljust(64, "x")))
+            token_hash = f"{sys.argv[2]}-{i}".ljust(64, "x")
+            session.add(ApiToken(user_id=sys.argv[2], token_hash=token_hash))
     """
 )
 

@@ -137,7 +137,7 @@ def per_run(
     start = 0
     for i in range(len(xs) + 1):
         if i == len(xs) or xs[i] is None:
-            out[start:i] = ref(xs[start:i], n)  # type: ignore[arg-type]
+            out[start:i] = ref(xs[start:i], n)
             start = i + 1
     return out
 

@@ -1,0 +1,187 @@
+"""The real processes: gunicorn serving ``create_app()`` and a prefork Celery worker.
+
+Started once per module on a fresh SQLite database (the sample, plus 200 more symbols made
+from real bars under suffixed names so a 500-symbol job has 500 real series) and a Redis
+database index of its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import requests
+
+from tests.conftest import SAMPLE_PRICES, SAMPLE_STOCKS
+from settings import PROJECT_ROOT
+
+E2E_REDIS_URL = os.environ.get("TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
+BIN = Path(sys.executable).parent
+SUFFIX = ".E2"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_suffixed_copy(target: Path, count: int) -> list[str]:
+    """Real bars of ``count`` sample symbols under new names (``AAPL.E2``)."""
+    with open(SAMPLE_STOCKS, newline="") as f:
+        chosen = [r["symbol"] for r in csv.DictReader(f)][:count]
+    wanted = set(chosen)
+    with gzip.open(SAMPLE_PRICES, "rt", newline="") as src, open(target, "w", newline="") as dst:
+        reader, writer = csv.reader(src), csv.writer(dst, lineterminator="\n")
+        writer.writerow(next(reader))
+        for row in reader:
+            if row[0] in wanted:
+                writer.writerow([row[0] + SUFFIX, *row[1:]])
+    return [s + SUFFIX for s in chosen]
+
+
+@dataclass
+class LiveService:
+    url: str
+    env: dict[str, str]
+    worker: subprocess.Popen
+    web: subprocess.Popen
+    logs: Path
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    def api(self, path: str) -> str:
+        return f"{self.url}/api/custom-calculations{path}"
+
+    def run(self, body: dict, timeout: float = 60) -> dict:
+        response = requests.post(self.api("/execute"), json={**body, "wait": 25}, timeout=40)
+        assert response.status_code in (200, 202), response.text
+        job = response.json()
+        return self.poll(job["job_id"], timeout)
+
+    def poll(self, job_id: str, timeout: float = 60) -> dict:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            job = requests.get(self.api(f"/jobs/{job_id}"), timeout=10).json()
+            if job["status"] not in ("queued", "running"):
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} still unfinished after {timeout} s")
+
+    def pool_pids(self) -> set[int]:
+        """The prefork pool processes of the worker (children of the main worker process)."""
+        return children_of(self.worker.pid)
+
+    def start_worker(self, name: str) -> subprocess.Popen:
+        proc = start_worker(self.env, name, self.logs)
+        self.procs.append(proc)
+        return proc
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def start_worker(env: dict[str, str], name: str, logs: Path) -> subprocess.Popen:
+    with open(logs / f"worker-{name}.log", "ab") as out:  # the child keeps its own copy
+        return subprocess.Popen(
+            [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "--pool", "prefork",
+             "--concurrency", "2", "-n", f"{name}@%h", "--loglevel", "INFO", "--events"],
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def wait_healthy(service_url: str, procs: list[subprocess.Popen], workers: int = 1) -> None:
+    end = time.monotonic() + 60
+    last = None
+    while time.monotonic() < end:
+        for proc in procs:
+            assert proc.poll() is None, f"a service process exited with {proc.returncode}"
+        try:
+            last = requests.get(f"{service_url}/api/custom-calculations/health", timeout=3)
+            if last.status_code == 200 and last.json()["checks"]["workers"] >= workers:
+                return
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.3)
+    raise AssertionError(f"service not healthy: {getattr(last, 'text', last)}")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> Iterator[LiveService]:
+    from api.cli import load_market_data_command  # noqa: F401 - the loader must import
+    from db.loader import load_prices_csv, load_stocks_csv
+    from db.migrate import upgrade_to_head
+    from db.session import make_engine, session_scope
+
+    base = tmp_path_factory.mktemp("e2e")
+    db_url = f"sqlite:///{base / 'calc.sqlite3'}"
+    upgrade_to_head(db_url)
+    extra = base / "extra.csv"
+    write_suffixed_copy(extra, 200)
+    engine = make_engine(db_url)
+    with session_scope(engine) as session:
+        load_stocks_csv(SAMPLE_STOCKS, session=session)
+    for path in (SAMPLE_PRICES, extra):
+        with session_scope(engine) as session:
+            load_prices_csv(path, session=session)
+    engine.dispose()
+
+    redis_lib.Redis.from_url(E2E_REDIS_URL).flushdb()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": E2E_REDIS_URL,
+        "CALC_SYMBOL_CPU_SECONDS": "1",
+        "CALC_WORKER_PROCESSES": "2",
+        "CANARY_SECRET": "canary-e2e-7f3a9c",
+    }
+    port = free_port()
+    with open(base / "web.log", "ab") as web_log:
+        web = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+             "--worker-class", "gthread", "--threads", "8", "api:create_app()"],
+            cwd=PROJECT_ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    worker = start_worker(env, "e2e1", base)
+    service = LiveService(f"http://127.0.0.1:{port}", env, worker, web, base)
+    try:
+        wait_healthy(service.url, [web, worker])
+        yield service
+    finally:
+        for proc in [*service.procs, worker, web]:
+            stop(proc)
+        redis_lib.Redis.from_url(E2E_REDIS_URL).flushdb()
