@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.schedules import crontab
+
 from settings import Settings
 
 # The longest hard limit of any task, in seconds; the visibility timeout must outlast it.
@@ -50,6 +52,13 @@ def celery_options(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "enable_utc": True,
+        "beat_schedule": {
+            "enqueue-due-scripts": {
+                "task": "calc.enqueue_due_scripts",
+                "schedule": crontab(),  # every minute, on the minute
+                "options": {"expires": 55},  # a tick not run within the minute is dropped
+            }
+        },
         "calc_settings": settings,
     }
 

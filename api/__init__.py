@@ -9,7 +9,7 @@ from settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (default: the environment), with no I/O at import."""
-    from api import logs
+    from api import logs, metrics
     from api.auth import authenticate
     from api.cli import register_cli
     from api.errors import register_error_handlers
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_celery(settings)
     register_error_handlers(app)
     app.before_request(authenticate)
-    for module in (execute, jobs, scripts, health, openapi):
+    for module in (execute, jobs, scripts, health, openapi, metrics):
         app.register_blueprint(module.bp)
     register_cli(app)
     return app

@@ -8,7 +8,7 @@ from api.errors import Unauthorized
 from api.extension import calc, db_session
 from db.tokens import user_for_token
 
-PUBLIC_ENDPOINTS = frozenset({"health.health", "openapi.openapi", "metrics"})
+PUBLIC_ENDPOINTS = frozenset({"health.health", "openapi.openapi"})
 
 
 def authenticate() -> None:

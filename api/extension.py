@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.session import make_engine, make_session_factory
 from settings import Settings
-from workers.durable import record_job
+from workers.durable import after_finish
 from workers.jobstore import JobStore
 
 
@@ -43,7 +43,7 @@ def init_extension(app: Flask, settings: Settings) -> CalcExtension:
         store=JobStore(
             client,
             ttl_seconds=settings.job_ttl_seconds,
-            on_finish=lambda store, job_id: record_job(store, job_id, engine),
+            on_finish=lambda store, job_id: after_finish(store, job_id, engine),
         ),
         engine=engine,
         market_engine=market,

@@ -13,7 +13,20 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Float, String, cast, func, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Select,
+    String,
+    and_,
+    cast,
+    column,
+    func,
+    select,
+    type_coerce,
+    values,
+)
 from sqlalchemy.orm import Session
 
 from db.models import StockDailyData, StockDataVersion, StockInfo
@@ -60,7 +73,13 @@ def load_chunk(
     if not wanted:
         return ChunkData(bars={}, info={}, known=frozenset())
 
-    rows = session.execute(_bars_query(wanted, session=session, lookback=lookback, as_of=as_of))
+    rows = session.execute(
+        _bars_query(wanted, session=session, lookback=lookback, as_of=as_of)
+    ).all()
+    # Sorting here rather than in SQL: the rows arrive in per-symbol date runs, which Python's
+    # sort merges in linear time, while the database would sort (and on PostgreSQL with the
+    # default work_mem, spill to disk) the whole result.
+    rows.sort(key=itemgetter(0, 1))
     bars: dict[str, Bars] = {}
     for symbol, group in groupby(rows, key=itemgetter(0)):
         _, dates, opens, highs, lows, closes, volumes = zip(*group, strict=True)
@@ -106,30 +125,36 @@ def data_versions(symbols: Sequence[str], *, session: Session) -> dict[str, int]
 
 def _bars_query(
     symbols: list[str], *, session: Session, lookback: int, as_of: dt.date | None
-) -> Any:
-    # Newest first within each symbol, numbered; keep the first ``lookback``.
-    row_no = func.row_number().over(partition_by=_bars.symbol, order_by=_bars.date.desc())
-    inner = select(
-        _bars.symbol,
-        _date_text(session).label("day"),
-        # Casts are free on our own schema and turn NUMERIC prices (as another database
-        # may hold them) into floats, which is what scripts are promised.
-        cast(_bars.open, Float).label("open"),
-        cast(_bars.high, Float).label("high"),
-        cast(_bars.low, Float).label("low"),
-        cast(_bars.close, Float).label("close"),
-        cast(_bars.volume, BigInteger).label("volume"),
-        row_no.label("row_no"),
-    ).where(_bars.symbol.in_(symbols))
+) -> Select[Any]:
+    """For each wanted symbol, find the date its window starts (one index probe that steps
+    back ``lookback`` bars), then read the window as one index range.
+
+    This reads only the rows it returns. The textbook ``ROW_NUMBER() OVER (PARTITION BY
+    symbol ORDER BY date DESC) <= lookback`` reads and sorts each symbol's whole history
+    before ``as_of``, and measured 2-3x slower on the sample (more on longer histories).
+    """
+    wanted = values(column("symbol", String), name="wanted").data([(s,) for s in symbols])
+    wanted = wanted.cte("wanted")
+    probe = StockDailyData.__table__.alias("probe")
+    start = select(probe.c.date).where(probe.c.symbol == wanted.c.symbol)
+    window = [_bars.symbol == wanted.c.symbol]
     if as_of is not None:
-        inner = inner.where(_bars.date <= as_of)
-    window = inner.subquery("window")
-    c = window.c
-    return (
-        select(c.symbol, c.day, c.open, c.high, c.low, c.close, c.volume)
-        .where(c.row_no <= lookback)
-        .order_by(c.symbol, c.row_no.desc())
-    )
+        start = start.where(probe.c.date <= as_of)
+        window.append(_bars.date <= as_of)
+    # No row at that offset: the symbol has fewer bars than asked for, so take them all.
+    start = start.order_by(probe.c.date.desc()).limit(1).offset(lookback - 1).scalar_subquery()
+    window.append(_bars.date >= func.coalesce(start, dt.date.min))
+    return select(
+        _bars.symbol,
+        _date_text(session),
+        # Casts are free on our own schema and turn NUMERIC prices (as another database
+        # may hold them) into the floats and ints that scripts are promised.
+        cast(_bars.open, Float),
+        cast(_bars.high, Float),
+        cast(_bars.low, Float),
+        cast(_bars.close, Float),
+        cast(_bars.volume, BigInteger),
+    ).select_from(wanted.join(StockDailyData.__table__, and_(*window)))
 
 
 def _date_text(session: Session) -> ColumnElement[str]:

@@ -17,8 +17,10 @@ its environment and closes every descriptor but the pipe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import posix
 import resource
 import select
 import signal
@@ -29,10 +31,21 @@ from typing import Any
 
 from sandbox.compiler import CompiledScript
 from sandbox.namespace import base_globals
-from sandbox.outcome import Outcome, error, outcome
+from sandbox.outcome import (
+    MAX_MESSAGE_LENGTH,
+    InvalidResult,
+    Outcome,
+    check_result,
+    error,
+    outcome,
+    valid_text,
+)
 from sandbox.runner import SymbolInput, run_symbol
 
-MAX_CHILD_FDS = 16
+# stdin/stdout/stderr on /dev/null and the result pipe (moved to fd 3): with the limit at 4, the
+# child can open nothing new (no file, socket or pipe), even if its script got past the guards.
+MAX_CHILD_FDS = 4
+_PIPE_FD = 3
 WALL_FACTOR = 5.0  # the parent's clock allows this many times the CPU budget, plus slack
 WALL_SLACK_SECONDS = 2.0
 _CHILD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
@@ -80,6 +93,7 @@ class _Child:
         self.fd = fd
         self.limits = limits
         self.killed_for_time = False
+        self.broken = False  # the child wrote something it never would have: not trusted
         self.status: int | None = None
 
     @classmethod
@@ -89,14 +103,19 @@ class _Child:
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_fd)
-            _child_main(write_fd, script, items, start, params_json, limits)
+            _child_main(write_fd, script, items, start, params_json=params_json, limits=limits)
         os.close(write_fd)
+        # Its own process group (the child does the same; whichever runs first wins the race),
+        # so that kill() also reaches any process the child may have started.
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         return cls(pid, read_fd, limits)
 
     def outcomes(self, items: Sequence[SymbolInput], start: int) -> Iterator[tuple[str, Outcome]]:
         """Read outcome lines until the child finishes or dies or overruns the clock."""
         buffer = b""
         index = start
+        max_line = _max_line(self.limits)
         poller = select.poll()
         poller.register(self.fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         deadline = time.monotonic() + self.limits.wall_seconds
@@ -110,22 +129,28 @@ class _Child:
             if not data:  # EOF: the child exited or died
                 return
             buffer += data
-            while b"\n" in buffer:
+            while b"\n" in buffer and index < len(items):
                 line, buffer = buffer.split(b"\n", 1)
-                symbol, result = json.loads(line)
-                if symbol != items[index].symbol:  # cannot happen unless the child is broken
-                    result = outcome(None, error("RuntimeError", "the sandbox lost track"))
-                    symbol = items[index].symbol
+                symbol = items[index].symbol
+                result = _checked(line, symbol, self.limits)
+                if result is None:
+                    self.broken = True
+                    self.kill()
+                    return
                 yield symbol, result
                 index += 1
                 deadline = time.monotonic() + self.limits.wall_seconds
+            if len(buffer) > max_line:  # no outcome we write is this long: stop reading
+                self.broken = True
+                self.kill()
+                return
 
     def kill(self) -> None:
         if self.status is None:
-            try:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             _, self.status = os.waitpid(self.pid, 0)
         if self.fd >= 0:
             os.close(self.fd)
@@ -136,25 +161,29 @@ class _Child:
         self.kill()
         status = self.status or 0
         budget = f"{self.limits.cpu_seconds:g} s"
+        if self.broken:
+            return outcome(None, error("RuntimeError", "the sandbox lost track of the script"))
         if self.killed_for_time:
-            return outcome(None, error("TimeoutError", f"the script ran over its time budget ({budget})"))
+            overran = f"the script ran over its time budget ({budget})"
+            return outcome(None, error("TimeoutError", overran))
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             if sig in (signal.SIGPROF, signal.SIGXCPU):
-                return outcome(None, error("TimeoutError", f"the script used more than {budget} of CPU"))
+                overran = f"the script used more than {budget} of CPU"
+                return outcome(None, error("TimeoutError", overran))
             if sig == signal.SIGKILL:
                 return outcome(None, error("MemoryError", "the script ran out of memory"))
-            return outcome(None, error("RuntimeError",
-                                       f"the script's process crashed ({signal.Signals(sig).name})"))  # fmt: skip
+            crashed = f"the script's process crashed ({signal.Signals(sig).name})"
+            return outcome(None, error("RuntimeError", crashed))
         return outcome(None, error("RuntimeError", "the script's process ended unexpectedly"))
 
 
-def _child_main(fd: int, script: CompiledScript, items: Sequence[SymbolInput], start: int,
+def _child_main(fd: int, script: CompiledScript, items: Sequence[SymbolInput], start: int, *,
                 params_json: str, limits: ChildLimits) -> None:  # fmt: skip
     """The child's whole life: lock down, run symbols, report each, exit without cleanup."""
     code = 0
     try:
-        _lock_down(fd, limits)
+        fd = _lock_down(fd, limits)
         shared = base_globals()
         cpu = limits.cpu_seconds
         _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
@@ -167,24 +196,30 @@ def _child_main(fd: int, script: CompiledScript, items: Sequence[SymbolInput], s
             result = run_symbol(script, shared, item, params_json, limits.stdout_bytes)
             signal.setitimer(signal.ITIMER_PROF, 0)
             _write_all(fd, _line(item.symbol, result))
-    except BaseException:  # noqa: BLE001 - the child must never unwind into the parent's code
+    except BaseException:  # the child must never unwind into the parent's code
         code = 70
     finally:
         os._exit(code)
 
 
-def _lock_down(fd: int, limits: ChildLimits) -> None:
+def _lock_down(fd: int, limits: ChildLimits) -> int:
+    """Drop everything the child could misuse; answers the pipe's new descriptor."""
+    os.setpgid(0, 0)
     for sig in _CHILD_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     # SIGPROF's default action terminates the process: the CPU budget holds even inside C code.
     signal.signal(signal.SIGPROF, signal.SIG_DFL)
     os.environ.clear()
+    posix.environ.clear()  # os.environ is a copy of this one; it held the same secrets
     devnull = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1, 2):
         os.dup2(devnull, target)
     os.close(devnull)
     os.closerange(3, fd)
     os.closerange(fd + 1, _max_fd())
+    if fd != _PIPE_FD:
+        os.dup2(fd, _PIPE_FD)
+        os.close(fd)
     page = os.sysconf("SC_PAGE_SIZE")
     with open("/proc/self/statm", "rb") as statm:
         current = int(statm.read().split()[0]) * page
@@ -193,11 +228,63 @@ def _lock_down(fd: int, limits: ChildLimits) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_CHILD_FDS, MAX_CHILD_FDS))
+    # No new processes (the kernel does not apply this to root: run workers as a plain user).
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    return _PIPE_FD
 
 
 def _max_fd() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return soft if soft != resource.RLIM_INFINITY else 65536
+
+
+def _max_line(limits: ChildLimits) -> int:
+    """The longest outcome line a child can honestly write (JSON escapes take up to 6 bytes)."""
+    return 6 * (limits.stdout_bytes + MAX_MESSAGE_LENGTH) + 65536
+
+
+def _checked(line: bytes, symbol: str, limits: ChildLimits) -> Outcome | None:
+    """The child's outcome for ``symbol``, or None if the line is not one the child could write.
+
+    The child ran untrusted code. Should that code ever get past the compiler and the guards,
+    it could write anything to the pipe, so the parent checks again what layer 5 promises.
+    """
+    try:
+        got, result = json.loads(line)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if type(got) is not str or got != symbol or type(result) is not dict:
+        return None
+    if set(result) != {"value", "error", "stdout"}:
+        return None
+    value, err, stdout = result["value"], result["error"], result["stdout"]
+    if type(stdout) is not str or valid_text(stdout) != stdout:
+        return None
+    if len(stdout.encode("utf-8")) > limits.stdout_bytes:
+        return None
+    if err is not None:
+        if value is not None or not _valid_error(err):
+            return None
+        return outcome(None, err, stdout)
+    try:
+        return outcome(check_result(value), None, stdout)
+    except InvalidResult:
+        return None
+
+
+def _valid_error(err: Any) -> bool:
+    if type(err) is not dict or not {"type", "message"} <= set(err) <= {"type", "message", "line"}:
+        return False
+    kind, message, line = err["type"], err["message"], err.get("line", 1)
+    return (
+        type(kind) is str
+        and 0 < len(kind) <= 100
+        and type(message) is str
+        and len(message) <= MAX_MESSAGE_LENGTH
+        and valid_text(kind + message) == kind + message
+        and type(line) is int
+        and line > 0
+    )
 
 
 def _line(symbol: str, result: dict[str, Any]) -> bytes:

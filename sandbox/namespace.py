@@ -11,18 +11,20 @@ from typing import Any
 from sandbox.guards import GUARDS, FrozenNamespace
 from sandbox.helpers import HELPERS
 
-SAFE_BUILTIN_NAMES = (
-    "abs all any bool dict enumerate filter float int isinstance len list map max min range "
-    "reversed round set sorted str sum tuple zip"
-).split()
+SAFE_BUILTIN_NAMES = [
+    "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "isinstance",
+    "len", "list", "map", "max", "min", "range", "reversed", "round", "set", "sorted", "str",
+    "sum", "tuple", "zip",
+]  # fmt: skip
 
 # The exceptions a script may raise or catch. BaseException, SystemExit, KeyboardInterrupt
 # and GeneratorExit are left out: a script has no business with the runner's own control flow.
-SAFE_EXCEPTION_NAMES = (
-    "Exception ArithmeticError AssertionError AttributeError FloatingPointError IndexError "
-    "KeyError LookupError NameError NotImplementedError OverflowError RecursionError "
-    "RuntimeError StopIteration TypeError ValueError ZeroDivisionError"
-).split()
+SAFE_EXCEPTION_NAMES = [
+    "Exception", "ArithmeticError", "AssertionError", "AttributeError", "FloatingPointError",
+    "IndexError", "KeyError", "LookupError", "NameError", "NotImplementedError", "OverflowError",
+    "RecursionError", "RuntimeError", "StopIteration", "TypeError", "ValueError",
+    "ZeroDivisionError",
+]  # fmt: skip
 
 DATA_NAMES = ("symbol", "dates", "open", "high", "low", "close", "volume", "info", "params")
 
@@ -39,13 +41,12 @@ def _functions_of(module: Any) -> dict[str, Any]:
         if name.startswith("_"):
             continue
         value = getattr(module, name)
-        if type(value) is float:
-            members[name] = value
-        elif (
+        own_function = (
             callable(value)
             and not isinstance(value, type)
             and getattr(value, "__module__", None) == module.__name__
-        ):
+        )
+        if type(value) is float or own_function:
             members[name] = value
     return members
 

@@ -19,8 +19,24 @@ MAX_RESULT_KEYS = 50
 MAX_KEY_LENGTH = 100
 MAX_MESSAGE_LENGTH = 500
 _SAFE_INT = 2**53
+# The project, the venv and the Python installation (stdlib paths show up in import errors).
+# Longest first, so that a path inside another is removed whole.
 _OUR_PATHS = tuple(
-    p for p in {os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sys.prefix} if p
+    sorted(
+        {
+            p
+            for p in (
+                os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                sys.prefix,
+                sys.exec_prefix,
+                sys.base_prefix,
+                sys.base_exec_prefix,
+            )
+            if p and p != os.sep
+        },
+        key=len,
+        reverse=True,
+    )
 )
 
 Outcome = dict[str, Any]  # {"value": ..., "error": {...} | None, "stdout": str}
@@ -91,9 +107,7 @@ def _number(value: Any, what: str) -> int | float:
         return value
     if tp is bool:
         raise InvalidResult(f"{what} must be a number, not a bool")
-    raise InvalidResult(
-        f"{what} must be a number, None or a dict of numbers, not {tp.__name__}"
-    )
+    raise InvalidResult(f"{what} must be a number, None or a dict of numbers, not {tp.__name__}")
 
 
 def script_line(tb: TracebackType | None) -> int | None:

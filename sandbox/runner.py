@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.compiler import CompiledScript
-from sandbox.output import CappedOutput
 from sandbox.outcome import InvalidResult, Outcome, check_result, error, from_exception, outcome
+from sandbox.output import CappedOutput
 
 _MISSING = object()
 
@@ -27,7 +27,7 @@ class SymbolInput:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class RunnerAbort(BaseException):  # noqa: N818 - a signal, not an error a script may see
+class RunnerAbort(BaseException):  # a signal, not an error a script may see
     """Raised by the sandbox's own limits; never caught as a script error."""
 
 
@@ -55,7 +55,7 @@ def run_symbol(
         exec(script.code, g)  # noqa: S102 - restricted code in guarded globals; the point of the sandbox
     except RunnerAbort:
         raise
-    except BaseException as exc:  # noqa: BLE001 - anything the script raises is its own outcome
+    except BaseException as exc:  # anything the script raises is its own outcome
         return outcome(None, from_exception(exc), out.text())
     value = g.get("result", _MISSING)
     if value is _MISSING:

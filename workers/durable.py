@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import redis
 from sqlalchemy.engine import Engine
 
 from db.audit import record_finished
 from db.session import session_scope
-from workers.jobstore import JobStore
+from workers.jobstore import Job, JobStore
+from workers.metrics import observe_finished
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +24,23 @@ def _when(raw: str | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(float(raw), tz=dt.UTC) if raw else None
 
 
-def record_job(store: JobStore, job_id: str, engine: Engine) -> None:
-    """Write the finished job's audit row and run; a database outage is logged, not raised."""
+def after_finish(store: JobStore, job_id: str, engine: Engine) -> None:
+    """Everything that follows a job's end, once: metrics, the audit row, a saved script's run."""
     job = store.load_any(job_id)
     if job is None:
         return
-    f = job.fields
     public = job.to_public()
+    try:
+        observe_finished(store.r, public)
+    except redis.RedisError:
+        log.warning("job_id=%s event=metrics_failed", job_id, extra={"job_id": job_id})
+    record_job(job, public, engine)
+
+
+def record_job(job: Job, public: dict, engine: Engine) -> None:
+    """Write the finished job's audit row and run; a database outage is logged, not raised."""
+    f = job.fields
+    job_id = f["job_id"]
     try:
         with session_scope(engine) as session:
             record_finished(

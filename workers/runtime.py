@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from db.session import make_engine
 from settings import Settings
-from workers.durable import record_job
+from workers.durable import after_finish
 from workers.jobstore import JobStore
 
 
@@ -37,7 +37,7 @@ class Runtime:
         return JobStore(
             self.redis,
             ttl_seconds=self.settings.job_ttl_seconds,
-            on_finish=lambda store, job_id: record_job(store, job_id, self.app_engine),
+            on_finish=lambda store, job_id: after_finish(store, job_id, self.app_engine),
         )
 
     def engine(self, url: str) -> Engine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import redis
 from sqlalchemy.exc import OperationalError
@@ -10,7 +11,10 @@ from sqlalchemy.exc import OperationalError
 from workers import runtime
 from workers.celery_app import app
 from workers.jobs import process_chunk, start_job
+from workers.jobstore import JobSpec
+from workers.schedule import enqueue_due
 from workers.status import JobStatus
+from workers.submit import submit_job
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,17 @@ def send_chunk(job_id: str, chunk_no: int, symbols: list[str]) -> None:
 def run_job(self, job_id: str) -> None:
     """Split a job into chunks and enqueue them (never waits on them)."""
     start_job(job_id, rt=runtime.current(), send_chunk=send_chunk)
+
+
+@app.task(name="calc.enqueue_due_scripts")
+def enqueue_due_scripts() -> list[str]:
+    """Beat's minute tick: queue the saved scripts whose schedule is due."""
+    rt = runtime.current()
+
+    def submit(spec: JobSpec) -> None:
+        submit_job(spec, store=rt.store())
+
+    return enqueue_due(datetime.now(UTC), rt=rt, submit=submit)
 
 
 @app.task(name="calc.run_chunk", bind=True, max_retries=CHUNK_RETRIES)

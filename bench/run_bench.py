@@ -1,0 +1,115 @@
+"""End-to-end and in-process timings of the benchmark scripts, printed as a table.
+
+    make run                                  # in one terminal (or any running service)
+    python -m bench.prepare_data              # once: 2,000+ symbols of real bars
+    python -m bench.run_bench [--url http://127.0.0.1:8000] [--runs 5] [--sizes 200,2000]
+
+For each job size and script: the end-to-end median and p99 (HTTP submit to finished
+job, after one warm-up run), then the same script with plain ``exec()`` in this process
+on the same bars, the sandbox in this process, and the sandbox in forked children.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import requests
+from sqlalchemy import func, select
+
+from bench.workload import SCRIPTS
+from db.market_data import load_chunk
+from db.models import StockDailyData
+from db.session import make_engine, session_scope
+from sandbox.executor import Limits, run_batch, run_batch_in_process
+from sandbox.helpers import HELPERS
+from sandbox.runner import SymbolInput
+from settings import Settings
+
+LOOKBACK = 252
+
+
+def universe(size: int) -> list[str]:
+    engine = make_engine(Settings.from_env().market_data_url_or_default)
+    with session_scope(engine) as session:
+        c = StockDailyData.__table__.c
+        rows = session.execute(
+            select(c.symbol).group_by(c.symbol).having(func.count() >= LOOKBACK)
+            .order_by(c.symbol)
+        ).scalars().all()  # fmt: skip
+        if len(rows) < size:
+            raise SystemExit(f"only {len(rows)} symbols have a year of bars; "
+                             "run python -m bench.prepare_data first")  # fmt: skip
+        data = load_chunk(rows[:size], session=session, lookback=LOOKBACK, as_of=None)
+    engine.dispose()
+    return list(data.bars)[:size], data
+
+
+def end_to_end(url: str, code: str, symbols: list[str]) -> float:
+    started = time.perf_counter()
+    response = requests.post(f"{url}/api/custom-calculations/execute",
+                             json={"script": code, "symbols": symbols, "wait": 30}, timeout=60)  # fmt: skip
+    job = response.json()
+    while job["status"] in ("queued", "running"):
+        job = requests.get(f"{url}/api/custom-calculations/jobs/{job['job_id']}", timeout=30).json()
+    elapsed = time.perf_counter() - started
+    if job["status"] != "completed" or job["errors"]:
+        raise SystemExit(f"benchmark job did not complete cleanly: {job['status']} "
+                         f"{list(job['errors'].items())[:3]}")  # fmt: skip
+    return elapsed
+
+
+def plain_exec(code: str, items: list[SymbolInput]) -> float:
+    compiled = compile(code, "<bench>", "exec")
+    started = time.perf_counter()
+    for item in items:
+        g = {"__builtins__": __builtins__, **HELPERS, "params": {}, "symbol": item.symbol,
+             "dates": item.dates, "open": item.open, "high": item.high, "low": item.low,
+             "close": item.close, "volume": item.volume, "info": dict(item.info)}  # fmt: skip
+        exec(compiled, g)  # noqa: S102 - the baseline: our own benchmark script, unsandboxed
+    return time.perf_counter() - started
+
+
+def executor(run: Callable, code: str, items: list[SymbolInput]) -> float:
+    started = time.perf_counter()
+    outcomes = list(run(code, items, params={}, limits=Limits()))
+    elapsed = time.perf_counter() - started
+    assert all(o["error"] is None for _, o in outcomes), outcomes[:2]
+    return elapsed
+
+
+def timed(fn: Callable[[], float], runs: int) -> tuple[float, float]:
+    fn()  # warm-up
+    samples = sorted(fn() for _ in range(runs))
+    p99 = samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
+    return statistics.median(samples), p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sizes", default="200,2000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    symbols, data = universe(max(sizes))
+    print(f"{'job':>24} | {'e2e p50':>8} {'e2e p99':>8} | {'exec()':>8} | {'sandbox':>8} "
+          f"{'forked':>8} | {'e2e/exec':>8} {'sbx/exec':>8} {'fork/in':>8}")  # fmt: skip
+    for size in sizes:
+        chosen = symbols[:size]
+        items = [SymbolInput(s, b.dates, b.open, b.high, b.low, b.close, b.volume,
+                             data.info.get(s, {})) for s in chosen for b in [data.bars[s]]]  # fmt: skip
+        for name, code in SCRIPTS.items():
+            e2e, e2e99 = timed(lambda code=code: end_to_end(args.url, code, chosen), args.runs)
+            base, _ = timed(lambda code=code: plain_exec(code, items), args.runs)
+            sbx, _ = timed(lambda code=code: executor(run_batch_in_process, code, items), args.runs)
+            fork, _ = timed(lambda code=code: executor(run_batch, code, items), args.runs)
+            print(f"{f'{size} x {name}':>24} | {e2e * 1000:7.0f}ms {e2e99 * 1000:7.0f}ms | "
+                  f"{base * 1000:6.0f}ms | {sbx * 1000:6.0f}ms {fork * 1000:6.0f}ms | "
+                  f"{e2e / base:7.1f}x {sbx / base:7.2f}x {fork / sbx:7.2f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
