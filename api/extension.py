@@ -43,7 +43,7 @@ def init_extension(app: Flask, settings: Settings) -> CalcExtension:
         store=JobStore(
             client,
             ttl_seconds=settings.job_ttl_seconds,
-            on_finish=lambda store, job_id: after_finish(store, job_id, engine),
+            on_finish=lambda store, job: after_finish(store, job, engine),
         ),
         engine=engine,
         market_engine=market,

@@ -73,13 +73,8 @@ def load_chunk(
     if not wanted:
         return ChunkData(bars={}, info={}, known=frozenset())
 
-    rows = session.execute(
-        _bars_query(wanted, session=session, lookback=lookback, as_of=as_of)
-    ).all()
-    # Sorting here rather than in SQL: the rows arrive in per-symbol date runs, which Python's
-    # sort merges in linear time, while the database would sort (and on PostgreSQL with the
-    # default work_mem, spill to disk) the whole result.
-    rows.sort(key=itemgetter(0, 1))
+    query = _bars_query(wanted, session=session, lookback=lookback, as_of=as_of)
+    rows = session.execute(query).all()  # one fetchall: cheaper than row-by-row iteration
     bars: dict[str, Bars] = {}
     for symbol, group in groupby(rows, key=itemgetter(0)):
         _, dates, opens, highs, lows, closes, volumes = zip(*group, strict=True)

@@ -24,11 +24,9 @@ def _when(raw: str | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(float(raw), tz=dt.UTC) if raw else None
 
 
-def after_finish(store: JobStore, job_id: str, engine: Engine) -> None:
+def after_finish(store: JobStore, job: Job, engine: Engine) -> None:
     """Everything that follows a job's end, once: metrics, the audit row, a saved script's run."""
-    job = store.load_any(job_id)
-    if job is None:
-        return
+    job_id = job.id
     public = job.to_public()
     try:
         observe_finished(store.r, public)

@@ -85,7 +85,7 @@ class JobStore:
         *,
         ttl_seconds: int,
         queue_timeout: float = 120.0,
-        on_finish: Callable[[JobStore, str], None] | None = None,
+        on_finish: Callable[[JobStore, Job], None] | None = None,
     ):
         self.r = client
         self.ttl = ttl_seconds
@@ -240,12 +240,17 @@ class JobStore:
             fields["duration_ms"] = round((now - started) * 1000)
         if error is not None:
             fields["error"] = json.dumps(error)
+        if self.on_finish is not None:
+            # Record durably *before* the status flips: a client that sees the job finished
+            # can at once read its audit row and its saved script's run.
+            job = self.load_any(job_id)
+            if job is not None:
+                job.fields.update({k: str(v) for k, v in fields.items()})
+                self.on_finish(self, job)
         pipe = self.r.pipeline()
         pipe.hset(self.key(job_id), mapping=fields)
         pipe.publish(self.channel(job_id), status.value)
         pipe.execute()
-        if self.on_finish is not None:
-            self.on_finish(self, job_id)
         return True
 
     # -- the API's side -------------------------------------------------------

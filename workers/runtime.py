@@ -37,7 +37,7 @@ class Runtime:
         return JobStore(
             self.redis,
             ttl_seconds=self.settings.job_ttl_seconds,
-            on_finish=lambda store, job_id: after_finish(store, job_id, self.app_engine),
+            on_finish=lambda store, job: after_finish(store, job, self.app_engine),
         )
 
     def engine(self, url: str) -> Engine:

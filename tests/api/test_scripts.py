@@ -1,0 +1,180 @@
+"""Saved scripts: CRUD, paging and search, errors, execute by id, durable runs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.api.helpers import BASE, closes, run_job, submit, wait_done
+
+pytestmark = pytest.mark.usefixtures("_clean_scripts")
+
+
+@pytest.fixture
+def _clean_scripts(app):
+    """Scripts live in the session's shared database: start each test without any."""
+    from db.models import CustomScript, Execution, ScriptRun
+
+    with app.app_context():
+        from api.extension import db_session
+
+        session = db_session()
+        for model in (ScriptRun, Execution, CustomScript):
+            session.query(model).delete()
+        session.commit()
+
+
+def create(client, **fields):
+    body = {"name": "rsi-14", "description": "14-day RSI", "code": "result = rsi(close, 14)[-1]"}
+    body.update(fields)
+    return client.post(f"{BASE}/scripts", json=body)
+
+
+def test_create_read_update_delete(client):
+    response = create(client)
+    assert response.status_code == 201
+    script = response.get_json()
+    assert response.headers["Location"] == f"{BASE}/scripts/{script['id']}"
+    assert script["name"] == "rsi-14" and script["schedule"] is None and script["user_id"] is None
+    assert script["created_at"].endswith("Z") and script["created_at"] == script["updated_at"]
+    assert client.get(f"{BASE}/scripts/{script['id']}").get_json() == script
+
+    time.sleep(1.1)  # timestamps have second precision in the contract
+    updated = client.put(f"{BASE}/scripts/{script['id']}", json={
+        "name": "rsi-20", "code": "result = rsi(close, 20)[-1]"}).get_json()  # fmt: skip
+    assert updated["name"] == "rsi-20" and updated["description"] is None
+    assert updated["updated_at"] > script["updated_at"]
+    assert updated["created_at"] == script["created_at"]
+
+    assert client.delete(f"{BASE}/scripts/{script['id']}").status_code == 204
+    assert client.get(f"{BASE}/scripts/{script['id']}").status_code == 404
+    assert client.delete(f"{BASE}/scripts/{script['id']}").status_code == 404
+
+
+def test_list_pages_newest_first_and_searches(client):
+    ids = [create(client, name=f"s{i}", description="momentum" if i % 2 else "value"
+                  ).get_json()["id"] for i in range(5)]  # fmt: skip
+    page = client.get(f"{BASE}/scripts?limit=2&offset=0").get_json()
+    assert page["total"] == 5 and page["limit"] == 2 and page["offset"] == 0
+    assert [s["id"] for s in page["items"]] == ids[::-1][:2]
+    page2 = client.get(f"{BASE}/scripts?limit=2&offset=4").get_json()
+    assert [s["id"] for s in page2["items"]] == [ids[0]]
+    found = client.get(f"{BASE}/scripts?q=MOMENT").get_json()
+    assert found["total"] == 2 and {s["name"] for s in found["items"]} == {"s1", "s3"}
+    assert client.get(f"{BASE}/scripts?q=s4").get_json()["total"] == 1
+    assert client.get(f"{BASE}/scripts?q=%25").get_json()["total"] == 0  # '%' is literal
+
+
+def test_duplicate_name_is_409(client):
+    assert create(client).status_code == 201
+    response = create(client)
+    assert response.status_code == 409
+    assert response.get_json()["error"]["type"] == "Conflict"
+    other = create(client, name="other").get_json()
+    clash = client.put(f"{BASE}/scripts/{other['id']}", json={"name": "rsi-14", "code": "result = 1"})
+    assert clash.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "kind", "detail"),
+    [
+        ({"code": "x = (1 +"}, 400, "SyntaxError", "line"),
+        ({"code": "import os"}, 400, "SecurityError", "line"),
+        ({"code": ""}, 400, "ValidationError", "code"),
+        ({"name": ""}, 400, "ValidationError", "name"),
+        ({"name": "x" * 101}, 400, "ValidationError", "name"),
+        ({"description": "d" * 2001}, 400, "ValidationError", "description"),
+        ({"code": "x = 1\n" * 12000}, 413, "PayloadTooLarge", "code"),
+        ({"schedule": {"cron": "61 * * * *", "symbols": ["AAPL"]}}, 400, "ValidationError",
+         "schedule.cron"),
+        ({"schedule": {"cron": "* * *", "symbols": ["AAPL"]}}, 400, "ValidationError",
+         "schedule.cron"),
+        ({"schedule": {"cron": "0 22 * * 1-5", "symbols": []}}, 400, "ValidationError",
+         "schedule.symbols"),
+        ({"name": "a\x00b"}, 400, "ValidationError", "name"),
+        ({"owner": "x"}, 400, "ValidationError", "owner"),
+    ],
+)
+def test_bad_scripts_are_refused_and_nothing_is_saved(client, fields, status, kind, detail):
+    response = create(client, **fields)
+    assert response.status_code == status
+    error = response.get_json()["error"]
+    assert error["type"] == kind
+    assert detail in error["details"]
+    assert client.get(f"{BASE}/scripts").get_json()["total"] == 0
+
+
+def test_missing_fields_are_named(client):
+    response = client.post(f"{BASE}/scripts", json={"description": "x"})
+    assert response.status_code == 400
+    assert {"name", "code"} <= set(response.get_json()["error"]["details"])
+
+
+def test_schedule_round_trips(client):
+    schedule = {"cron": "30 22 * * 1-5", "symbols": ["aapl", "MSFT"], "params": {"n": 2},
+                "lookback": 100}  # fmt: skip
+    script = create(client, schedule=schedule).get_json()
+    assert script["schedule"] == {**schedule, "symbols": ["AAPL", "MSFT"]}
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_execute_by_id_runs_and_stores_the_run(client, redis_client):
+    script = create(client, code="result = close[-1]").get_json()
+    job = run_job(client, {"script_id": script["id"], "symbols": ["AAPL", "NOPE"]})
+    assert job["script_id"] == script["id"]
+    assert job["results"]["AAPL"] == closes("AAPL")[-1][1]
+    run = client.get(f"{BASE}/scripts/{script['id']}/results").get_json()
+    assert run["job_id"] == job["job_id"]
+    assert run["results"] == job["results"]
+    assert run["errors"]["NOPE"]["type"] == "UnknownSymbol"
+    redis_client.flushdb()  # the run is in the database, not only in Redis
+    again = client.get(f"{BASE}/scripts/{script['id']}/results").get_json()
+    assert again["results"] == job["results"]
+    assert client.get(f"{BASE}/jobs/{job['job_id']}").status_code == 404
+
+
+def test_results_of_a_script_never_run_is_404(client):
+    script = create(client).get_json()
+    response = client.get(f"{BASE}/scripts/{script['id']}/results")
+    assert response.status_code == 404
+
+
+def test_execute_by_id_uses_the_code_as_queued(client):
+    """Edit and delete after queueing: the job still runs the code it was queued with."""
+    script = create(client, code="result = 7").get_json()
+    first = submit(client, {"script_id": script["id"], "symbols": ["AAPL"]}).get_json()
+    client.put(f"{BASE}/scripts/{script['id']}", json={"name": "rsi-14", "code": "result = 8"})
+    second = submit(client, {"script_id": script["id"], "symbols": ["AAPL"]}).get_json()
+    client.delete(f"{BASE}/scripts/{script['id']}")
+    # No worker has run yet: start one now, after the edit and the delete.
+    from celery.contrib.testing.worker import start_worker
+
+    from workers.celery_app import app as celery_app
+
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
+        assert wait_done(client, first["job_id"])["results"] == {"AAPL": 7}
+        assert wait_done(client, second["job_id"])["results"] == {"AAPL": 8}
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_audit_rows_for_completed_and_timed_out_jobs(app, client):
+    from db.models import Execution
+
+    done = run_job(client, {"script": "result = 1 / (symbol != 'MSFT')",
+                            "symbols": ["AAPL", "MSFT"]})  # fmt: skip
+    slow = "x = 0\nfor i in range(4000000):\n    x += i\nresult = 1"
+    late = run_job(client, {"script": slow, "symbols": ["AAPL", "MSFT", "AMZN", "JPM"],
+                            "timeout": 0.3})  # fmt: skip
+    assert late["status"] == "timed_out"
+    with app.app_context():
+        from api.extension import db_session
+
+        rows = {r.job_id: r for r in db_session().query(Execution).all()}
+    row = rows[done["job_id"]]
+    assert (row.status, row.symbol_count, row.error_count, row.source) == (
+        "completed", 2, 1, "api")
+    assert row.user_id is None and row.script_id is None and len(row.code_sha256) == 64
+    assert row.started_at <= row.finished_at and row.duration_ms >= 0
+    timed = rows[late["job_id"]]
+    assert timed.status == "timed_out" and timed.error_count >= 1

@@ -1,0 +1,936 @@
+"""Attacks on the sandbox, run through the real forked-child path (``run_batch``).
+
+Each attack runs in a batch of real symbols from the shipped sample: the first symbol attacks,
+the others compute normally (``result = close[-1]``), so every test also shows that the attack
+left nothing behind for the next symbol. A canary secret is planted where an escape would find
+it (the environment, a file, a module the child has in memory), and every outcome is checked
+for it, for our paths and for files the attack may have written.
+
+Expectations are exact: ``Refused`` (the compiler says no: nothing runs), ``Fails`` (the
+symbol gets that error type), ``Gives`` (the attack is harmless and the script computes this).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import json
+import math
+import os
+import secrets
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sandbox.runner
+from sandbox.compiler import compile_script
+from sandbox.errors import ScriptSecurityError, ScriptSyntaxError
+from sandbox.executor import Limits, run_batch
+from sandbox.runner import SymbolInput
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PRICES = PROJECT_ROOT / "data" / "sample" / "prices.csv.gz"
+LIMITS = Limits(cpu_seconds=1.0, memory_mb=256, stdout_bytes=4096)
+CPU_LIMITS = Limits(cpu_seconds=0.5, memory_mb=256, stdout_bytes=4096)
+PARAMS = {"window": 5}
+PROBE_PREFIX = "sandbox_probe"  # every file an attack tries to write is named like this
+PROBE_DIRS = (Path("/tmp"), PROJECT_ROOT, Path.cwd())
+
+Outcomes = list[tuple[str, dict[str, Any]]]
+
+
+@functools.cache
+def sample_items(count: int = 20, days: int = 260) -> tuple[SymbolInput, ...]:
+    """The first ``count`` symbols of the shipped sample with their last ``days`` bars."""
+    rows: dict[str, list[list[str]]] = {}
+    with gzip.open(PRICES, "rt", newline="") as f:
+        reader = csv.reader(f)
+        assert next(reader) == ["symbol", "date", "open", "high", "low", "close", "volume"]
+        for row in reader:
+            if row[0] not in rows:
+                if len(rows) == count:
+                    break
+                rows[row[0]] = []
+            rows[row[0]].append(row)
+    items = []
+    for symbol, unsorted in rows.items():
+        bars = sorted(unsorted, key=lambda r: r[1])[-days:]
+        items.append(
+            SymbolInput(
+                symbol=symbol,
+                dates=tuple(r[1] for r in bars),
+                open=tuple(float(r[2]) for r in bars),
+                high=tuple(float(r[3]) for r in bars),
+                low=tuple(float(r[4]) for r in bars),
+                close=tuple(float(r[5]) for r in bars),
+                volume=tuple(int(float(r[6])) for r in bars),
+                info={"name": f"{symbol} Inc.", "sector": "Tech", "industry": None},
+            )
+        )
+    assert len(items) == count
+    return tuple(items)
+
+
+def first_symbol() -> str:
+    return sample_items()[0].symbol
+
+
+def on_first(body: str) -> str:
+    """A script that runs ``body`` for the first symbol only; the others compute normally."""
+    body = textwrap.indent(textwrap.dedent(body).strip("\n"), "    ")
+    return f'if symbol == "{first_symbol()}":\n{body}\nelse:\n    result = close[-1]\n'
+
+
+def probe_files() -> set[Path]:
+    found: set[Path] = set()
+    for folder in PROBE_DIRS:
+        found.update(p for p in folder.glob(f"{PROBE_PREFIX}*"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A secret an escaped script would find: in the environment, a file and a module."""
+    secret = f"canary-{secrets.token_hex(12)}"
+    saved = os.environ.get("CANARY_SECRET")
+    os.environ["CANARY_SECRET"] = secret
+    (tmp_path_factory.mktemp("canary") / "secret.txt").write_text(secret)
+    sandbox.runner.__dict__["_canary"] = secret
+    try:
+        yield secret
+    finally:
+        sandbox.runner.__dict__.pop("_canary", None)
+        if saved is None:
+            os.environ.pop("CANARY_SECRET", None)
+        else:
+            os.environ["CANARY_SECRET"] = saved
+
+
+Run = Callable[..., Outcomes]
+
+
+@pytest.fixture
+def run(canary: str) -> Run:
+    """``run(source, count=2)``: the batch's outcomes, checked for leaks and written files."""
+
+    def _run(
+        source: str,
+        *,
+        count: int = 2,
+        limits: Limits = LIMITS,
+        params: dict[str, Any] | None = None,
+        items: tuple[SymbolInput, ...] | None = None,
+    ) -> Outcomes:
+        assert not probe_files(), "a probe file exists before the attack"
+        batch = items if items is not None else sample_items()[:count]
+        given = PARAMS if params is None else params
+        outcomes = list(run_batch(source, batch, params=given, limits=limits))
+        assert [symbol for symbol, _ in outcomes] == [item.symbol for item in batch]
+        assert_clean(outcomes, canary)
+        return outcomes
+
+    return _run
+
+
+def assert_clean(outcomes: Outcomes, canary: str) -> None:
+    text = json.dumps(outcomes)
+    assert canary not in text
+    assert str(PROJECT_ROOT) not in text
+    assert "Traceback" not in text
+    assert not probe_files(), "an attack wrote a file"
+    for _, out in outcomes:
+        assert set(out) == {"value", "error", "stdout"}
+        assert len(out["stdout"].encode("utf-8")) <= LIMITS.stdout_bytes
+        if out["error"] is not None:
+            assert out["value"] is None
+            assert len(out["error"]["message"]) <= 500
+            out["error"]["message"].encode("utf-8")  # valid text: no lone surrogates
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The compiler refuses the script; the batch reports the error for every symbol."""
+
+    kind: str = "SecurityError"
+
+
+@dataclass(frozen=True)
+class Fails:
+    """The attacking symbol gets this per-symbol error."""
+
+    kind: str
+    says: str = ""
+
+
+@dataclass(frozen=True)
+class Gives:
+    """The attack is harmless: the attacking symbol computes this value."""
+
+    value: Any
+
+
+Expect = Refused | Fails | Gives
+
+
+def check(run: Run, source: str, expect: Expect, *, count: int = 2) -> Outcomes:
+    """Run ``source`` (an ``on_first`` script) and check ``expect`` and the symbols after it."""
+    outcomes = run(source, count=count)
+    if isinstance(expect, Refused):
+        error = ScriptSecurityError if expect.kind == "SecurityError" else ScriptSyntaxError
+        with pytest.raises(error):
+            compile_script(source)
+        for _, out in outcomes:
+            assert out["value"] is None
+            assert out["error"]["type"] == expect.kind
+        return outcomes
+    compile_script(source)
+    first = outcomes[0][1]
+    if isinstance(expect, Fails):
+        assert first["error"] is not None, f"the attack was not refused: {first}"
+        assert first["error"]["type"] == expect.kind, first
+        assert expect.says in first["error"]["message"]
+        assert first["value"] is None
+    else:
+        assert first["error"] is None, first
+        assert first["value"] == expect.value
+    for (_, out), item in zip(outcomes[1:], sample_items()[1:count], strict=True):
+        assert out == {"value": item.close[-1], "error": None, "stdout": ""}
+    return outcomes
+
+
+def cases(*rows: tuple[str, str, Expect]) -> list[Any]:
+    return [pytest.param(body, expect, id=name) for name, body, expect in rows]
+
+
+# --- imports in every spelling ------------------------------------------------------------------
+
+IMPORTS = cases(
+    ("import", "import os\nresult = 1", Refused()),
+    ("import-dotted-as", "import os.path as p\nresult = 1", Refused()),
+    ("from-import", "from os import system\nresult = 1", Refused()),
+    ("from-import-star", "from os import *\nresult = 1", Refused()),
+    ("relative-import", "from . import helpers\nresult = 1", Refused()),
+    ("our-package", "from sandbox import runner\nresult = runner._canary", Refused()),
+    (
+        "import-in-function",
+        "def f():\n    import subprocess\n    return 1\nresult = f()",
+        Refused(),
+    ),
+    ("import-in-lambda-body", "f = lambda: __import__('os')\nresult = f()", Refused()),
+    ("dunder-import", "result = __import__('os').getpid()", Refused()),
+    ("builtins-item", "result = __builtins__['__import__']('os')", Refused()),
+    ("builtins-attribute", "result = __builtins__.__import__('os')", Refused()),
+    ("builtins-module-name", "result = builtins.__import__('os')", Refused()),
+    ("builtins-name-at-run-time", "result = builtins.open", Fails("NameError")),
+    ("importlib-name", "result = importlib.import_module('os')", Fails("NameError")),
+    ("importlib-via-sys", "result = sys.modules['importlib']", Fails("NameError")),
+    ("importlib-via-globals", "result = sma.__globals__['importlib']", Refused()),
+    ("loader", "result = __loader__.load_module('os')", Refused()),
+    ("spec", "result = __spec__.loader", Refused()),
+    ("math-loader", "result = math.__loader__", Refused()),
+    ("eval-import", "result = eval('__import__(\"os\")')", Refused()),
+    ("exec-import", "exec('import os')\nresult = 1", Refused()),
+    ("compile-import", "result = compile('import os', 's', 'exec')", Refused()),
+    ("globals-builtins", "result = globals()['__builtins__']", Refused()),
+    ("statistics-sys", "result = statistics.sys", Fails("AttributeError")),
+    ("statistics-random", "result = statistics.random.random()", Fails("AttributeError")),
+    ("statistics-math-module", "result = statistics.math.pi", Fails("AttributeError")),
+    ("statistics-reduce-reexport", "result = statistics.reduce", Fails("AttributeError")),
+    ("math-namespace-lookup", "result = math.lookup('sys')", Fails("AttributeError")),
+    ("namespace-in-list", "m = [statistics][0]\nresult = m.sys", Fails("AttributeError")),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), IMPORTS)
+def test_imports(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- dunder and introspection chains -------------------------------------------------------------
+
+INTROSPECTION = cases(
+    ("subclasses", "result = ().__class__.__bases__[0].__subclasses__()", Refused()),
+    ("close-class", "result = close.__class__", Refused()),
+    ("helper-globals", "result = sma.__globals__['__builtins__']", Refused()),
+    ("helper-code", "result = sma.__code__.co_consts", Refused()),
+    ("helper-closure", "result = ema.__closure__", Refused()),
+    ("helper-defaults", "result = rsi.__defaults__", Refused()),
+    ("helper-dict", "result = sma.__dict__", Refused()),
+    ("helper-wrapped", "result = mean.__wrapped__", Refused()),
+    ("statistics-function-globals", "result = statistics.mean.__globals__", Refused()),
+    ("lambda-code", "result = (lambda: 0).__code__", Refused()),
+    ("builtin-self", "result = abs.__self__", Refused()),
+    ("method-self", "result = close.count.__self__", Refused()),
+    ("math-function-self", "result = math.sqrt.__self__", Refused()),
+    ("namespace-members", "result = math._members", Refused()),
+    ("reduce-ex", "result = close.__reduce_ex__(2)", Refused()),
+    ("iterator-setstate", "result = reversed(close).__setstate__", Refused()),
+    ("type-builtin", "result = type(close)", Fails("NameError")),
+    ("type-mro", "result = type(close).mro()", Fails("NameError")),
+    ("object-builtin", "result = object.__subclasses__()", Refused()),
+    ("object-name", "result = object", Fails("NameError")),
+    ("getattr-dunder", "result = getattr(close, '__class__')", Refused()),
+    ("vars-helper", "result = vars(sma)", Refused()),
+    ("dir-helper", "result = dir(sma)", Fails("NameError")),
+    ("func-globals-py2", "result = sma.func_globals", Fails("AttributeError")),
+    ("func-code-py2", "result = sma.func_code", Fails("AttributeError")),
+    ("type-attribute", "result = str.mro()", Fails("AttributeError")),
+    ("classmethod-on-type", "result = int.from_bytes(b'x', 'big')", Fails("AttributeError")),
+    ("dict-view-mapping", "result = params.keys().mapping", Fails("AttributeError")),
+    ("super", "result = super()", Fails("NameError")),
+    ("id", "result = id(close)", Fails("NameError")),
+    ("help", "result = help(sma)", Fails("NameError")),
+    ("isinstance-module", "result = isinstance.__module__", Refused()),
+    ("builtin-text-signature", "result = sorted.__text_signature__", Refused()),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), INTROSPECTION)
+def test_introspection(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- str.format / format_map / f-string field paths ---------------------------------------------
+
+FORMATTING = cases(
+    ("format-class", "result = '{0.__class__}'.format(close)", Fails("AttributeError", "format")),
+    ("format-real", "result = '{.real}'.format(1)", Fails("AttributeError", "format")),
+    ("format-globals", "f = '{0.__globals__}'.format\nresult = f(sma)", Fails("AttributeError")),
+    ("format-map", "result = '{x.__class__}'.format_map({'x': 1})", Fails("AttributeError")),
+    ("format-unbound", "result = str.format('{0.__class__}', 1)", Fails("AttributeError")),
+    ("format-in-map", "result = list(map('{0.__class__}'.format, close))", Fails("AttributeError")),
+    ("format-builtin", "result = format(close, '')", Fails("NameError")),
+    (
+        "string-formatter",
+        "result = string.Formatter().format('{0.__class__}', 1)",
+        Fails("NameError"),
+    ),
+    ("fstring-dunder", "result = f'{close.__class__}'", Refused()),
+    ("fstring-globals", "result = f'{sma.__globals__}'", Refused()),
+    ("fstring-format-call", "result = f\"{'{0.__class__}'.format(1)}\"", Fails("AttributeError")),
+    ("fstring-conversion-nested-spec", "result = len(f'{close[-1]!r:>{20}}')", Gives(20)),
+    ("fstring-nested-fstring", "result = len(f\"{f'{1.5!a}'}\")", Gives(3)),
+    ("fstring-spec-is-a-path", "result = f\"{1:{'{0.__class__}'}}\"", Fails("ValueError")),
+    ("fstring-huge-width", "result = len(f'{1:>{10**10}}')", Fails("MemoryError")),
+    ("percent-dunder-key", "result = '%(__class__)s' % params", Fails("KeyError")),
+    ("percent-dunder", "result = '%s' % close.__class__", Refused()),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), FORMATTING)
+def test_formatting(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- generator, coroutine and traceback frames ---------------------------------------------------
+
+FRAMES = cases(
+    ("gi-frame", "g = (x for x in close)\nresult = g.gi_frame", Fails("AttributeError")),
+    ("gi-code", "g = (x for x in close)\nresult = g.gi_code", Fails("AttributeError")),
+    (
+        "gi-frame-f-back",
+        "g = (x for x in close)\nresult = g.gi_frame.f_back",
+        Fails("AttributeError"),
+    ),
+    (
+        "generator-function-f-globals",
+        "def gen():\n    yield 1\nresult = gen().gi_frame.f_globals['__builtins__']",
+        Fails("AttributeError"),
+    ),
+    (
+        "gi-yieldfrom",
+        "def gen():\n    yield from close\nresult = gen().gi_yieldfrom",
+        Fails("AttributeError"),
+    ),
+    ("generator-send", "g = (x for x in close)\nresult = g.send(None)", Fails("AttributeError")),
+    (
+        "generator-throw",
+        "g = (x for x in close)\nresult = g.throw(ValueError)",
+        Fails("AttributeError"),
+    ),
+    ("cr-frame", "g = (x for x in close)\nresult = g.cr_frame", Fails("AttributeError")),
+    ("async-def", "async def f():\n    return 1\nresult = f().cr_frame", Refused()),
+    ("await", "def f():\n    await g\nresult = 1", Refused()),
+    ("async-for", "async def f():\n    async for x in y:\n        pass\nresult = 1", Refused()),
+    ("f-back-on-function", "result = sma.f_back", Fails("AttributeError")),
+    ("f-globals-on-lambda", "result = (lambda: 0).f_globals", Fails("AttributeError")),
+    ("enumerate-frame", "result = enumerate(close).gi_frame", Fails("AttributeError")),
+    (
+        "traceback-dunder",
+        "try:\n    1 / 0\nexcept Exception as e:\n    result = e.__traceback__.tb_frame",
+        Refused(),
+    ),
+    (
+        "tb-frame-on-exception",
+        "try:\n    1 / 0\nexcept Exception as e:\n    result = e.tb_frame.f_globals",
+        Fails("AttributeError"),
+    ),
+    (
+        "tb-next",
+        "try:\n    1 / 0\nexcept Exception as e:\n    result = e.tb_next",
+        Fails("AttributeError"),
+    ),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), FRAMES)
+def test_frames(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- guard-name shadowing -------------------------------------------------------------------------
+
+SHADOWING = cases(
+    ("default-arg", "def f(_getattr_=None):\n    return close.count\nresult = f()", Refused()),
+    ("positional-only", "def f(_getiter_, /):\n    return 1\nresult = f(close)", Refused()),
+    ("lambda-arg", "g = lambda _write_: _write_\nresult = g(1)", Refused()),
+    ("varargs", "def f(*_getitem_):\n    return 1\nresult = f()", Refused()),
+    ("kwargs", "def f(**_apply_):\n    return 1\nresult = f()", Refused()),
+    ("keyword-only", "def f(*, _inplacevar_=None):\n    return 1\nresult = f()", Refused()),
+    ("lambda-keyword-only", "g = lambda *, _getattr_=None: 1\nresult = g()", Refused()),
+    ("assignment", "_getattr_ = lambda o, n: 1\nresult = 1", Refused()),
+    ("print-factory", "_print_ = None\nresult = 1", Refused()),
+    ("for-target", "for _getiter_ in [1]:\n    pass\nresult = 1", Refused()),
+    ("walrus", "result = (_write_ := 1)", Refused()),
+    ("comprehension-target", "result = [_getattr_ for _getattr_ in close]", Refused()),
+    (
+        "except-as",
+        "try:\n    1 / 0\nexcept Exception as _getattr_:\n    pass\nresult = 1",
+        Refused(),
+    ),
+    ("def-name", "def _getattr_(o, n):\n    return 1\nresult = 1", Refused()),
+    ("del-guard", "del _write_\nresult = 1", Refused()),
+    ("tuple-unpack", "_unpack_sequence_, x = 1, 2\nresult = 1", Refused()),
+    ("with-as", "with params as _getitem_:\n    pass\nresult = 1", Refused()),
+    ("plain-underscore", "for _ in range(3):\n    pass\nresult = 1", Refused()),
+    ("keyword-named-like-guard", "result = dict(_getattr_=1)", Gives({"_getattr_": 1})),
+    (
+        "kwargs-named-like-guard",
+        "result = sma(**{'_getattr_': 1, 'xs': close, 'n': 2})",
+        Fails("TypeError"),
+    ),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), SHADOWING)
+def test_guard_shadowing(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- try/except* ----------------------------------------------------------------------------------
+
+TRY_STAR = cases(
+    ("except-star", "try:\n    pass\nexcept* ValueError:\n    pass\nresult = 1", Refused()),
+    (
+        "except-star-as",
+        "try:\n    raise ValueError(1)\nexcept* ValueError as eg:\n    result = eg.exceptions",
+        Refused(),
+    ),
+    ("exception-group", "result = ExceptionGroup('x', [ValueError()])", Fails("NameError")),
+    ("base-exception-group", "result = BaseExceptionGroup", Fails("NameError")),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), TRY_STAR)
+def test_try_star(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- builtins that are not in the contract --------------------------------------------------------
+
+# Refused by the compiler: they exist only to reach around the guards.
+_COMPILE_TIME = {"getattr", "setattr", "delattr", "vars", "globals", "locals", "compile", "eval",
+                 "exec", "breakpoint"}  # fmt: skip
+NOT_IN_CONTRACT = [
+    "getattr", "setattr", "delattr", "type", "vars", "dir", "globals", "locals", "compile",
+    "eval", "exec", "open", "breakpoint", "input", "memoryview", "object", "help", "exit",
+    "quit", "super", "hasattr", "classmethod", "staticmethod", "property", "bytearray",
+    "iter", "next", "id", "hash", "callable", "issubclass", "license", "__build_class__",
+    "__import__",
+]  # fmt: skip
+FORBIDDEN_BUILTINS = [
+    pytest.param(
+        name,
+        Refused() if name in _COMPILE_TIME or name.startswith("_") else Fails("NameError", name),
+        id=name,
+    )
+    for name in NOT_IN_CONTRACT
+]
+
+
+@pytest.mark.parametrize(("name", "expect"), FORBIDDEN_BUILTINS)
+def test_forbidden_builtins(run: Run, name: str, expect: Expect) -> None:
+    check(run, on_first(f"x = {name}\nresult = x(close)"), expect)
+
+
+# --- attributes of exceptions --------------------------------------------------------------------
+
+
+def _caught(line: str, error: str = "1 / 0") -> str:
+    return f"try:\n    {error}\nexcept Exception as e:\n    {line}"
+
+
+EXCEPTIONS = cases(
+    ("traceback", _caught("result = e.__traceback__"), Refused()),
+    ("with-traceback", _caught("result = e.with_traceback(None)"), Fails("AttributeError")),
+    ("context", _caught("result = e.__context__"), Refused()),
+    ("cause", _caught("result = e.__cause__"), Refused()),
+    ("exception-dict", _caught("result = e.__dict__"), Refused()),
+    ("add-note", _caught("e.add_note('x')"), Fails("AttributeError")),
+    ("args-allowed", _caught("result = len(e.args)"), Gives(1)),
+    ("args-item-allowed", _caught("result = len(e.args[0])"), Gives(len("division by zero"))),
+    ("args-of-our-error", _caught("result = len(e.args)", "sma(close, 0)"), Gives(1)),
+    ("args-class", _caught("result = e.args[0].__class__"), Refused()),
+    (
+        "stop-iteration-value",
+        _caught("result = e.value", "raise StopIteration(sma)"),
+        Fails("AttributeError"),
+    ),
+    ("system-exit", "raise SystemExit(0)", Fails("NameError")),
+    ("keyboard-interrupt", "raise KeyboardInterrupt", Fails("NameError")),
+    ("generator-exit", "raise GeneratorExit", Fails("NameError")),
+    ("base-exception", "raise BaseException('x')", Fails("NameError")),
+    ("huge-message", "raise ValueError('x' * 10**6)", Fails("ValueError", "xxxx")),
+    ("surrogate-message", "raise ValueError('\\ud800')", Fails("ValueError", "?")),
+    ("bare-except-reraise", "try:\n    1 / 0\nexcept:\n    raise", Fails("ZeroDivisionError")),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), EXCEPTIONS)
+def test_exception_attributes(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- mutation of shared objects across symbols and batches ---------------------------------------
+# Each script first records what it sees, then (first symbol only) tries to change it. The other
+# symbols must see pristine values: ``probe`` evaluates to ``pristine`` for them.
+
+MUTATIONS = [
+    # (id, probe expression, pristine value, mutation, what the mutating symbol gets)
+    ("helper-attribute", "sma((1, 2, 3), 2)[-1]", 2.5, "sma.x = 1", Fails("TypeError")),
+    ("helper-rebound", "sma((1, 2, 3), 2)[-1]", 2.5, "sma = max", Gives(2.5)),
+    ("helper-deleted", "stdev((1, 2, 3))", 1.0, "del stdev", Gives(1.0)),
+    ("math-function", "math.sqrt(16.0)", 4.0, "math.sqrt = abs", Fails("TypeError")),
+    ("math-delete", "math.sqrt(16.0)", 4.0, "del math.sqrt", Fails("TypeError")),
+    ("math-constant", "math.pi", math.pi, "math.pi = 3", Fails("TypeError")),
+    ("math-function-attr", "math.sqrt(16.0)", 4.0, "math.sqrt.x = 1", Fails("TypeError")),
+    (
+        "statistics-function",
+        "statistics.mean([1, 2, 6])",
+        3,
+        "statistics.mean = max",
+        Fails("TypeError"),
+    ),
+    ("params-item", "params.get('window')", 5, "params['window'] = 99", Gives(5)),
+    ("params-clear", "len(params)", 1, "params.clear()", Gives(1)),
+    ("info-item", "len(info['name'])", None, "info['name'] = 'x' * 50", Gives(None)),
+    ("info-clear", "len(info)", 3, "info.clear()", Gives(3)),
+    ("close-item", "len(close)", 260, "close[0] = 0.0", Fails("TypeError")),
+    ("close-rebound", "len(close)", 260, "close += (0.0,)", Gives(260)),
+    ("dates-item", "len(dates)", 260, "dates[0] = 'x'", Fails("TypeError")),
+    ("volume-append", "len(volume)", 260, "volume.append(1)", Fails("AttributeError")),
+    (
+        "helper-output",
+        "sma((1, 2, 3), 2)[-1]",
+        2.5,
+        "r = sma((1, 2, 3), 2)\nr[2] = 0",
+        Fails("TypeError"),
+    ),
+    ("builtin-rebound", "abs(-3)", 3, "abs = len", Gives(3)),
+    ("builtin-attribute", "len((1, 2))", 2, "len.x = 1", Fails("TypeError")),
+    ("builtin-type-attr", "int('7')", 7, "int.real = 5", Fails("TypeError")),
+    ("builtin-type-method", "dict(a=1).get('a')", 1, "dict.get = None", Fails("TypeError")),
+    ("exception-class", "len(ValueError('x').args)", 1, "ValueError.args = ()", Fails("TypeError")),
+    ("sorted-rebound", "sorted((3, 1))[0]", 1, "sorted = reversed", Gives(1)),
+]
+
+
+def _mutation_script(probe: str, mutation: str) -> str:
+    mutation = textwrap.indent(mutation, "    ")
+    return (
+        "try:\n    seen = result\nexcept NameError:\n    seen = None\n"  # no result leaks in
+        "try:\n    leaked()\n    seen = -1\nexcept NameError:\n    pass\n"  # nor a function
+        f"value = {probe}\n"
+        f'if symbol == "{first_symbol()}":\n{mutation}\n'
+        "    def leaked():\n        return 1\n"
+        "result = -1 if seen is not None else value\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("probe", "pristine", "mutation", "expect"),
+    [pytest.param(*row[1:], id=row[0]) for row in MUTATIONS],
+)
+def test_mutation_across_symbols(
+    run: Run, probe: str, pristine: Any, mutation: str, expect: Expect
+) -> None:
+    source = _mutation_script(probe, mutation)
+    outcomes = run(source, count=3)
+    compile_script(source)
+    first = outcomes[0][1]
+    if isinstance(expect, Fails):
+        assert first["error"] is not None and first["error"]["type"] == expect.kind, first
+    else:
+        assert first["error"] is None, first
+        if pristine is None:  # the probe depends on the symbol; see below
+            assert first["value"] == len(f"{first_symbol()} Inc.")
+        else:
+            assert first["value"] == expect.value
+    for symbol, out in outcomes[1:]:
+        want = len(f"{symbol} Inc.") if pristine is None else pristine
+        assert out == {"value": want, "error": None, "stdout": ""}, (symbol, out)
+
+
+def test_mutation_across_batches(run: Run) -> None:
+    """A batch that changes everything it can leaves the next batch pristine."""
+    mutate = (
+        "params['window'] = 99\nparams['x'] = 1\ninfo.clear()\nsma = max\nabs = len\n"
+        "math = statistics\nclose = ()\nresult = 1\n"
+        "for name in ('sqrt', 'pi'):\n    try:\n        del math.sqrt\n    except TypeError:\n"
+        "        pass\n"
+    )
+    for _, out in run(mutate, count=2):
+        assert out == {"value": 1, "error": None, "stdout": ""}
+    probe = (
+        "result = {'window': params['window'], 'params': len(params), 'info': len(info),\n"
+        "          'sma': sma((1, 2, 3), 2)[-1], 'abs': abs(-2), 'sqrt': math.sqrt(9.0),\n"
+        "          'close': len(close)}\n"
+    )
+    for _, out in run(probe, count=2):
+        assert out["error"] is None
+        assert out["value"] == {
+            "window": 5, "params": 1, "info": 3, "sma": 2.5, "abs": 2, "sqrt": 3.0, "close": 260,
+        }  # fmt: skip
+
+
+# --- CPU exhaustion: one batch, attacks on even symbols, honest work on odd ones ------------------
+
+CPU_ATTACKS = {
+    "busy-loop-bare-except": "while True:\n    try:\n        x = 1 / 0\n    except:\n        pass",
+    "while-true": "while True:\n    pass",
+    "huge-power": "x = 10**10**8",
+    "sum-huge-range": "x = sum(range(10**15))",
+    "nested-generator-bomb": "x = sum(a * b for a in range(10**6) for b in range(10**6))",
+    "nested-comprehension-any": "x = any([0 for a in range(10**3)] == 1 for b in range(10**9))",
+    "factorial": "x = math.factorial(10**8)",
+    "recursion-caught-forever": ("def f():\n    try:\n        f()\n    except:\n        f()\nf()"),
+}
+
+
+@pytest.fixture(scope="module")
+def cpu_batch(canary: str) -> tuple[dict[str, tuple[dict, dict]], float]:
+    """Run every CPU attack in one batch: symbol 2i attacks, symbol 2i+1 computes normally."""
+    items = sample_items()[: 2 * len(CPU_ATTACKS)]
+    branches = []
+    for i, body in enumerate(CPU_ATTACKS.values()):
+        keyword = "if" if i == 0 else "elif"
+        branches.append(f'{keyword} symbol == "{items[2 * i].symbol}":\n')
+        branches.append(textwrap.indent(body, "    ") + "\n")
+    source = "".join(branches) + "result = close[-1]\n"
+    compile_script(source)
+    start = time.monotonic()
+    outcomes = list(run_batch(source, items, params=PARAMS, limits=CPU_LIMITS))
+    elapsed = time.monotonic() - start
+    assert_clean(outcomes, canary)
+    by_attack = {
+        name: (outcomes[2 * i][1], outcomes[2 * i + 1][1]) for i, name in enumerate(CPU_ATTACKS)
+    }
+    return by_attack, elapsed
+
+
+@pytest.mark.parametrize("attack", list(CPU_ATTACKS))
+def test_cpu_exhaustion(cpu_batch: tuple[dict, float], attack: str) -> None:
+    by_attack, elapsed = cpu_batch
+    attacked, after = by_attack[attack]
+    assert attacked["value"] is None
+    assert attacked["error"]["type"] == "TimeoutError", attacked
+    index = 2 * list(CPU_ATTACKS).index(attack) + 1
+    assert after == {"value": sample_items()[index].close[-1], "error": None, "stdout": ""}
+    # each attack costs its budget plus a fork: nowhere near the parent's wall-clock backstop
+    assert elapsed < len(CPU_ATTACKS) * (CPU_LIMITS.cpu_seconds + 1.0)
+
+
+# --- memory ---------------------------------------------------------------------------------------
+
+MEMORY = cases(
+    ("list-multiplication", "x = [0] * 10**9", Fails("MemoryError")),
+    ("string-multiplication", "x = 'x' * 10**10", Fails("MemoryError")),
+    ("bytes-multiplication", "x = b'x' * 10**10", Fails("MemoryError")),
+    ("growing-list-loop", "x = [0]\nwhile True:\n    x = x + x", Fails("MemoryError")),
+    ("append-loop", "x = []\nwhile True:\n    x.append('y' * 10**6)", Fails("MemoryError")),
+    ("list-of-huge-range", "x = list(range(10**10))", Fails("MemoryError")),
+    ("join", "x = '-'.join(['abc'] * 10**9)", Fails("MemoryError")),
+    ("int-shift", "x = 1 << 10**11", Fails("MemoryError")),
+    ("str-center", "x = 'x'.center(10**10)", Fails("MemoryError")),
+    ("tuple-repeat", "x = close * 10**8", Fails("MemoryError")),
+    (
+        "caught-and-recovered",
+        "try:\n    x = [0] * 10**9\nexcept MemoryError:\n    x = [0] * 10**6\nresult = len(x)",
+        Gives(10**6),
+    ),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), MEMORY)
+def test_memory(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- recursion and C-stack crashes ----------------------------------------------------------------
+
+RECURSION = cases(
+    ("direct", "def f(n):\n    return f(n + 1)\nf(0)", Fails("RecursionError")),
+    (
+        "mutual",
+        "def a(n):\n    return b(n)\ndef b(n):\n    return a(n)\na(0)",
+        Fails("RecursionError"),
+    ),
+    ("lambda", "f = lambda n: f(n + 1)\nf(0)", Fails("RecursionError")),
+    ("via-sorted-key", "def k(x):\n    return sorted([x], key=k)\nk(1)", Fails("RecursionError")),
+    ("via-map", "def f(x):\n    return list(map(f, [x]))\nf(1)", Fails("RecursionError")),
+    ("via-helper", "def f(x):\n    return sma(f(x), 2)\nf(close)", Fails("RecursionError")),
+    (
+        "nested-list-repr",
+        "x = []\nfor i in range(100000):\n    x = [x]\nresult = len(str(x))",
+        Fails("RecursionError"),
+    ),
+    (
+        "nested-compare",
+        "x = []\ny = []\nfor i in range(100000):\n    x = [x]\n    y = [y]\nresult = x == y",
+        Fails("RecursionError"),
+    ),
+    (
+        "caught-and-recovered",
+        "def f(n):\n    try:\n        return f(n + 1)\n"
+        "    except RecursionError:\n        return n\n"
+        "result = 1 if f(0) > 100 else 0",
+        Gives(1),
+    ),
+    # C code that recurses without a check overflows the C stack: the child dies, not the worker.
+    (
+        "nested-map-iterators",
+        "x = range(3)\nfor i in range(200000):\n    x = map(abs, x)\nresult = sum(x)",
+        Fails("RuntimeError", "SIGSEGV"),
+    ),
+    (
+        "nested-filter-iterators",
+        "x = range(3)\nfor i in range(200000):\n    x = filter(None, x)\nresult = sum(x)",
+        Fails("RuntimeError", "SIGSEGV"),
+    ),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), RECURSION)
+def test_recursion(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- output flooding ------------------------------------------------------------------------------
+
+OUTPUT = [
+    pytest.param("for i in range(1000000):\n    print('line', i)", 4096, id="million-lines"),
+    pytest.param("print('x' * 10**7)", 4096, id="one-huge-line"),
+    pytest.param("print(*range(10**6))", 4096, id="million-arguments"),
+    pytest.param("print(1, 2, sep='x' * 10**7)", 4096, id="huge-separator"),
+    pytest.param("print('a', end='z' * 10**7)", 4096, id="huge-end"),
+    pytest.param("for i in range(10**5):\n    print('\u00e9\u20ac' * 10)", None, id="multibyte"),
+    pytest.param(
+        "def f():\n    for i in range(10**5):\n        print(i)\nf()", 4096, id="in-function"
+    ),
+    pytest.param("print('\\ud800')", 2, id="lone-surrogate"),
+]
+
+
+@pytest.mark.parametrize(("body", "size"), OUTPUT)
+def test_output_flood(run: Run, body: str, size: int | None) -> None:
+    source = textwrap.dedent(body) + "\nresult = close[-1]\n"
+    outcomes = run(source, count=2)
+    for (_, out), item in zip(outcomes, sample_items(), strict=False):
+        assert out["error"] is None and out["value"] == item.close[-1]
+        data = out["stdout"].encode("utf-8")
+        if size is None:
+            assert 4096 - 4 < len(data) <= 4096  # cut at a character boundary
+        else:
+            assert len(data) == size
+
+
+def test_output_flood_printed_is_capped_too(run: Run) -> None:
+    source = "for i in range(10**5):\n    print(i)\nresult = len(printed)\n"
+    for _, out in run(source):
+        assert out["error"] is None and out["value"] == 4096
+
+
+def test_output_lone_surrogate_becomes_valid_text(run: Run) -> None:
+    for _, out in run("print('a\\ud800b')\nresult = 1\n"):
+        assert out == {"value": 1, "error": None, "stdout": "a?b\n"}
+
+
+def test_output_file_argument_is_ignored(run: Run) -> None:
+    source = f"print('pwned', file='/tmp/{PROBE_PREFIX}_print')\nresult = 1\n"
+    for _, out in run(source):
+        assert out == {"value": 1, "error": None, "stdout": "pwned\n"}
+
+
+def test_output_huge_int_is_refused_by_str(run: Run) -> None:
+    outcomes = run(on_first("print(10**5000)"))
+    assert outcomes[0][1]["error"]["type"] == "ValueError"
+    assert outcomes[0][1]["stdout"] == ""
+
+
+# --- compiler exhaustion ---------------------------------------------------------------------
+
+COMPILER = [
+    pytest.param("-" * 100000 + "1", id="deep-unary"),
+    pytest.param("x = " + "not " * 100000 + "1", id="deep-not"),
+    pytest.param("(" * 10000 + ")" * 10000, id="deep-parens"),
+    pytest.param("[" * 150 + "]" * 150, id="deep-list"),
+    pytest.param("x = {" + "1: {" * 150 + "}" * 151, id="deep-dict"),
+    pytest.param("f(" * 150 + ")" * 150, id="deep-call"),
+    pytest.param("a" + ".b" * 30000, id="attribute-chain"),
+    pytest.param("a" + "[0]" * 30000, id="subscript-chain"),
+    pytest.param("x = " + "lambda: " * 10000 + "1", id="lambda-chain"),
+    pytest.param("x = " + "1 if 1 else " * 10000 + "1", id="conditional-chain"),
+    pytest.param("x = 1" + "+1" * 32768, id="64k-additions"),
+    pytest.param("x = " + "~" * 65536 + "1", id="64k-inversions"),
+    pytest.param("x = " + "2**" * 21000 + "2", id="64k-powers"),
+    pytest.param("x = " + "9" * 5000, id="huge-int-literal"),
+    pytest.param("x = " + 'f"{' * 30 + "1" + '}"' * 30, id="nested-fstrings"),
+    pytest.param(
+        "".join(" " * i + "if 1:\n" for i in range(120)) + " " * 120 + "pass\n", id="deep-indent"
+    ),
+    pytest.param("if x:\n    pass\n" + "elif x:\n    pass\n" * 200, id="elif-chain"),
+    pytest.param("result = 1\x00", id="nul-byte"),
+    pytest.param("result = '\ud800'", id="lone-surrogate"),
+    pytest.param("result = 1 +", id="truncated"),
+]
+
+
+@pytest.mark.parametrize("source", COMPILER)
+def test_compiler_exhaustion(run: Run, source: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(ScriptSyntaxError) as caught:
+        compile_script(source)
+    assert time.monotonic() - start < 5
+    assert caught.value.line is not None and caught.value.line >= 1
+    assert "<script>" not in caught.value.message
+    for _, out in run(source):
+        assert out == {
+            "value": None,
+            "error": {
+                "type": "SyntaxError",
+                "message": caught.value.message,
+                "line": caught.value.line,
+            },
+            "stdout": "",
+        }
+
+
+def test_compiler_refuses_non_text() -> None:
+    for source in (b"result = 1", None, 1, ["result = 1"]):
+        with pytest.raises(ScriptSyntaxError):
+            compile_script(source)  # type: ignore[arg-type]
+
+
+# --- environment, files, network, processes ---------------------------------------------------
+
+SYSTEM = cases(
+    ("open-read", "result = len(open('/etc/passwd').read())", Fails("NameError", "open")),
+    ("open-write", f"open('/tmp/{PROBE_PREFIX}_open', 'w').write('x')", Fails("NameError")),
+    ("open-via-builtins", "result = __builtins__['open']", Refused()),
+    ("os-environ", "result = os.environ['CANARY_SECRET']", Fails("NameError")),
+    ("environ-name", "result = environ['CANARY_SECRET']", Fails("NameError")),
+    ("info-secret", "result = info['CANARY_SECRET']", Fails("KeyError")),
+    ("params-secret", "result = params['CANARY_SECRET']", Fails("KeyError")),
+    ("runner-module-secret", "result = runner._canary", Refused()),
+    ("os-system", f"os.system('touch /tmp/{PROBE_PREFIX}_system')", Fails("NameError")),
+    ("subprocess", "subprocess.run(['id'])", Fails("NameError")),
+    ("socket", "socket.create_connection(('127.0.0.1', 6379))", Fails("NameError")),
+    ("urllib", "urllib.request.urlopen('http://127.0.0.1')", Fails("NameError")),
+    ("fork", "os.fork()", Fails("NameError")),
+    ("kill-parent", "os.kill(os.getppid(), 9)", Fails("NameError")),
+    ("signal-timer", "signal.setitimer(signal.ITIMER_PROF, 0)", Fails("NameError")),
+    ("rlimit", "resource.setrlimit(resource.RLIMIT_AS, (-1, -1))", Fails("NameError")),
+    ("ctypes", "ctypes.CDLL(None)", Fails("NameError")),
+    ("sleep", "time.sleep(100)", Fails("NameError")),
+    ("exit", "exit()", Fails("NameError")),
+    ("input", "input()", Fails("NameError")),
+    ("sys-via-helper-globals", "result = sma.__globals__['sys']", Refused()),
+    ("os-via-statistics", "result = statistics.mean.__globals__['sys'].modules['os']", Refused()),
+    # a codec not loaded yet would be imported from disk: the child cannot open files
+    (
+        "codec-import-from-disk",
+        "result = len('x'.encode('mac_farsi'))",
+        Fails("OSError", "Errno 24"),
+    ),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), SYSTEM)
+def test_system_access(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+# --- hostile result objects -----------------------------------------------------------------------
+
+RESULTS = cases(
+    ("bool-true", "result = True", Fails("InvalidResult", "bool")),
+    ("bool-false", "result = False", Fails("InvalidResult", "bool")),
+    ("nan", "result = float('nan')", Fails("InvalidResult", "finite")),
+    ("inf", "result = float('inf')", Fails("InvalidResult", "finite")),
+    ("minus-math-inf", "result = -math.inf", Fails("InvalidResult", "finite")),
+    ("math-nan", "result = math.nan", Fails("InvalidResult", "finite")),
+    ("overflow-to-inf", "result = 1e308 * 10", Fails("InvalidResult", "finite")),
+    ("huge-int", "result = 10**400", Fails("InvalidResult", "too large")),
+    ("huge-int-in-dict", "result = {'a': 10**400}", Fails("InvalidResult", "too large")),
+    ("big-int-becomes-float", "result = 2**53 + 2", Gives(float(2**53 + 2))),
+    ("int-subclass", "class MyInt(int):\n    pass\nresult = MyInt(1)", Refused()),
+    ("dict-subclass", "class D(dict):\n    pass\nresult = D(a=1)", Refused()),
+    ("str-subclass", "class S(str):\n    pass\nresult = {S('a'): 1}", Refused()),
+    (
+        "namedtuple-class-factory",
+        "P = statistics.namedtuple('P', 'a')\nresult = P(1)",
+        Fails("AttributeError"),
+    ),
+    ("dict-51-keys", "result = {str(i): i for i in range(51)}", Fails("InvalidResult", "50")),
+    (
+        "dict-50-keys",
+        "result = {str(i): i for i in range(50)}",
+        Gives({str(i): i for i in range(50)}),
+    ),
+    ("non-str-key", "result = {1: 2}", Fails("InvalidResult", "strings")),
+    ("tuple-key", "result = {('a',): 2}", Fails("InvalidResult", "strings")),
+    ("nested-dict", "result = {'a': {'b': 1}}", Fails("InvalidResult")),
+    ("bool-in-dict", "result = {'a': True}", Fails("InvalidResult", "bool")),
+    ("nan-in-dict", "result = {'a': float('nan')}", Fails("InvalidResult", "finite")),
+    ("empty-key", "result = {'': 1}", Fails("InvalidResult")),
+    ("long-key", "result = {'k' * 101: 1}", Fails("InvalidResult")),
+    ("surrogate-key", "result = {'\\ud800': 1}", Fails("InvalidResult", "valid text")),
+    ("none-in-dict", "result = {'a': None}", Gives({"a": None})),
+    ("generator", "result = (x for x in close)", Fails("InvalidResult", "generator")),
+    ("lambda", "result = lambda: 1", Fails("InvalidResult", "function")),
+    ("function", "def f():\n    return 1\nresult = f", Fails("InvalidResult", "function")),
+    ("math-namespace", "result = math", Fails("InvalidResult")),
+    ("statistics-namespace", "result = statistics", Fails("InvalidResult")),
+    ("helper", "result = sma", Fails("InvalidResult", "function")),
+    ("builtin", "result = isinstance", Fails("InvalidResult")),
+    ("tuple", "result = close", Fails("InvalidResult", "tuple")),
+    ("list", "result = [1.0]", Fails("InvalidResult", "list")),
+    ("str", "result = '1.5'", Fails("InvalidResult", "str")),
+    ("complex", "result = 1j", Fails("InvalidResult", "complex")),
+    ("range", "result = range(3)", Fails("InvalidResult", "range")),
+    ("exception", "result = ValueError('x')", Fails("InvalidResult", "ValueError")),
+    ("missing", "x = 1", Fails("InvalidResult", "did not assign")),
+    ("none", "result = None", Gives(None)),
+    ("negative-zero", "result = -0.0", Gives(0.0)),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), RESULTS)
+def test_hostile_results(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
