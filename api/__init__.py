@@ -12,6 +12,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api import logs, metrics
     from api.auth import authenticate
     from api.cli import register_cli
+    from api.cli_tokens import register_token_cli
     from api.errors import register_error_handlers
     from api.extension import init_extension
     from api.routes import execute, health, jobs, openapi, scripts
@@ -29,4 +30,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (execute, jobs, scripts, health, openapi, metrics):
         app.register_blueprint(module.bp)
     register_cli(app)
+    register_token_cli(app)
     return app

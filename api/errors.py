@@ -26,8 +26,12 @@ class ApiError(Exception):
     status = 400
     type = "Error"
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.details = details or {}
@@ -79,8 +83,13 @@ _HTTP_TYPES = {
 }
 
 
-def envelope(status: int, kind: str, message: str, details: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None):  # fmt: skip
+def envelope(
+    status: int,
+    kind: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+):
     response = jsonify({"error": {"type": kind, "message": message, "details": details or {}}})
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -135,16 +144,25 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError):
         log.warning("event=redis_unavailable path=%s error=%s", request.path, type(exc).__name__)
-        return envelope(503, "ServiceUnavailable", "the job store (Redis) cannot be reached",
-                        {"redis": "unavailable"}, {"Retry-After": "5"})  # fmt: skip
+        return envelope(
+            503,
+            "ServiceUnavailable",
+            "the job store (Redis) cannot be reached",
+            {"redis": "unavailable"},
+            {"Retry-After": "5"},
+        )
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     def _db_down(exc: Exception):
-        log.warning("event=database_unavailable path=%s error=%s", request.path,
-                    type(exc).__name__)  # fmt: skip
-        return envelope(503, "ServiceUnavailable", "the database cannot be reached",
-                        {"database": "unavailable"}, {"Retry-After": "5"})  # fmt: skip
+        log.warning("event=database_unavailable path=%s error=%s", request.path, type(exc).__name__)
+        return envelope(
+            503,
+            "ServiceUnavailable",
+            "the database cannot be reached",
+            {"database": "unavailable"},
+            {"Retry-After": "5"},
+        )
 
     @app.errorhandler(DBAPIError)
     def _db_error(exc: DBAPIError):
@@ -155,8 +173,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # Still the envelope, never HTML and never our traceback; the log has the details.
-        log.exception("event=unexpected_error path=%s job_id=%s", request.path,
-                      g.get("job_id", "-"))  # fmt: skip
+        log.exception(
+            "event=unexpected_error path=%s job_id=%s", request.path, g.get("job_id", "-")
+        )
         return envelope(500, "InternalError", "an unexpected error occurred; it has been logged")
 
 

@@ -28,9 +28,11 @@ class CalcExtension:
 def init_extension(app: Flask, settings: Settings) -> CalcExtension:
     # Short socket timeouts: with Redis down, a request must answer 503 within 2 seconds.
     client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
+        settings.redis_url,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
         health_check_interval=10,
-    )  # fmt: skip
+    )
     engine = make_engine(settings.database_url)
     market = (
         engine

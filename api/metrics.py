@@ -38,24 +38,27 @@ class JobMetricsCollector:
             return
         up.add_metric([], 1)
         yield up
-        jobs = CounterMetricFamily("calc_jobs_finished", "Finished jobs by final status",
-                                   labels=["status"])  # fmt: skip
+        jobs = CounterMetricFamily(
+            "calc_jobs_finished", "Finished jobs by final status", labels=["status"]
+        )
         for status, count in sorted(data["jobs"].items()):
             jobs.add_metric([status], float(count))
         yield jobs
         symbols = CounterMetricFamily("calc_symbols_processed", "Symbols in finished jobs")
         symbols.add_metric([], float(data["symbols"].get("processed", 0)))
         yield symbols
-        errors = CounterMetricFamily("calc_symbol_errors", "Per-symbol errors by type",
-                                     labels=["type"])  # fmt: skip
+        errors = CounterMetricFamily(
+            "calc_symbol_errors", "Per-symbol errors by type", labels=["type"]
+        )
         for kind, count in sorted(data["symbol_errors"].items()):
             errors.add_metric([kind], float(count))
         yield errors
         d = data["duration"]
         buckets = [(repr(b), float(d.get(repr(b), 0))) for b in DURATION_BUCKETS]
         buckets.append(("+Inf", float(d.get("+Inf", 0))))
-        duration = HistogramMetricFamily("calc_job_duration_seconds",
-                                         "Job duration from start to finish")  # fmt: skip
+        duration = HistogramMetricFamily(
+            "calc_job_duration_seconds", "Job duration from start to finish"
+        )
         duration.add_metric([], buckets, sum_value=float(d.get("sum", 0)))
         yield duration
         queue = GaugeMetricFamily("calc_queue_depth", "Tasks waiting in the Celery queue")

@@ -27,32 +27,102 @@ class Route:
 
 _E = s.ErrorResponse
 ROUTES: tuple[Route, ...] = (
-    Route("post", "/execute", "Queue a script over symbols", {200: s.JobResponse,
-          202: s.JobResponse, 400: _E, 401: _E, 404: _E, 409: _E, 413: _E, 415: _E, 429: _E,
-          503: _E}, body=s.ExecuteRequest, headers=("Idempotency-Key",)),  # fmt: skip
-    Route("post", "/validate", "Compile code without saving or running it",
-          {200: s.ValidResponse, 400: _E, 401: _E, 413: _E, 415: _E}, body=s.ValidateRequest),  # fmt: skip
-    Route("get", "/jobs", "The caller's recent jobs", {200: s.JobList, 400: _E, 401: _E, 503: _E},
-          query=s.JobListQuery),  # fmt: skip
-    Route("get", "/jobs/{job_id}", "A job", {200: s.JobResponse, 401: _E, 404: _E, 503: _E},
-          path_params=("job_id",)),  # fmt: skip
-    Route("delete", "/jobs/{job_id}", "Cancel a job", {200: s.JobResponse, 401: _E, 404: _E,
-          503: _E}, path_params=("job_id",)),  # fmt: skip
-    Route("post", "/scripts", "Save a script", {201: s.ScriptResponse, 400: _E, 401: _E,
-          409: _E, 413: _E, 415: _E, 503: _E}, body=s.ScriptBody),  # fmt: skip
-    Route("get", "/scripts", "The caller's scripts, newest first", {200: s.ScriptList, 400: _E,
-          401: _E, 503: _E}, query=s.ScriptListQuery),  # fmt: skip
-    Route("get", "/scripts/{script_id}", "A script", {200: s.ScriptResponse, 401: _E, 404: _E,
-          503: _E}, path_params=("script_id",)),  # fmt: skip
-    Route("put", "/scripts/{script_id}", "Replace a script", {200: s.ScriptResponse, 400: _E,
-          401: _E, 404: _E, 409: _E, 413: _E, 415: _E, 503: _E}, body=s.ScriptBody,
-          path_params=("script_id",)),  # fmt: skip
-    Route("delete", "/scripts/{script_id}", "Delete a script", {204: None, 401: _E, 404: _E,
-          503: _E}, path_params=("script_id",)),  # fmt: skip
-    Route("get", "/scripts/{script_id}/results", "The newest finished run of a script",
-          {200: s.ScriptRunResponse, 401: _E, 404: _E, 503: _E}, path_params=("script_id",)),  # fmt: skip
-    Route("get", "/health", "Database, Redis and workers", {200: s.HealthResponse,
-          503: s.HealthResponse}),  # fmt: skip
+    Route(
+        "post",
+        "/execute",
+        "Queue a script over symbols",
+        {
+            200: s.JobResponse,
+            202: s.JobResponse,
+            400: _E,
+            401: _E,
+            404: _E,
+            409: _E,
+            413: _E,
+            415: _E,
+            429: _E,
+            503: _E,
+        },
+        body=s.ExecuteRequest,
+        headers=("Idempotency-Key",),
+    ),
+    Route(
+        "post",
+        "/validate",
+        "Compile code without saving or running it",
+        {200: s.ValidResponse, 400: _E, 401: _E, 413: _E, 415: _E},
+        body=s.ValidateRequest,
+    ),
+    Route(
+        "get",
+        "/jobs",
+        "The caller's recent jobs",
+        {200: s.JobList, 400: _E, 401: _E, 503: _E},
+        query=s.JobListQuery,
+    ),
+    Route(
+        "get",
+        "/jobs/{job_id}",
+        "A job",
+        {200: s.JobResponse, 401: _E, 404: _E, 503: _E},
+        path_params=("job_id",),
+    ),
+    Route(
+        "delete",
+        "/jobs/{job_id}",
+        "Cancel a job",
+        {200: s.JobResponse, 401: _E, 404: _E, 503: _E},
+        path_params=("job_id",),
+    ),
+    Route(
+        "post",
+        "/scripts",
+        "Save a script",
+        {201: s.ScriptResponse, 400: _E, 401: _E, 409: _E, 413: _E, 415: _E, 503: _E},
+        body=s.ScriptBody,
+    ),
+    Route(
+        "get",
+        "/scripts",
+        "The caller's scripts, newest first",
+        {200: s.ScriptList, 400: _E, 401: _E, 503: _E},
+        query=s.ScriptListQuery,
+    ),
+    Route(
+        "get",
+        "/scripts/{script_id}",
+        "A script",
+        {200: s.ScriptResponse, 401: _E, 404: _E, 503: _E},
+        path_params=("script_id",),
+    ),
+    Route(
+        "put",
+        "/scripts/{script_id}",
+        "Replace a script",
+        {200: s.ScriptResponse, 400: _E, 401: _E, 404: _E, 409: _E, 413: _E, 415: _E, 503: _E},
+        body=s.ScriptBody,
+        path_params=("script_id",),
+    ),
+    Route(
+        "delete",
+        "/scripts/{script_id}",
+        "Delete a script",
+        {204: None, 401: _E, 404: _E, 503: _E},
+        path_params=("script_id",),
+    ),
+    Route(
+        "get",
+        "/scripts/{script_id}/results",
+        "The newest finished run of a script",
+        {200: s.ScriptRunResponse, 401: _E, 404: _E, 503: _E},
+        path_params=("script_id",),
+    ),
+    Route(
+        "get",
+        "/health",
+        "Database, Redis and workers",
+        {200: s.HealthResponse, 503: s.HealthResponse},
+    ),
 )
 
 
@@ -96,8 +166,14 @@ def _operation(route: Route) -> dict[str, Any]:
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": False, "schema": prop})
     for name in route.headers:
-        params.append({"name": name, "in": "header", "required": False,
-                       "schema": {"type": "string", "minLength": 1, "maxLength": 100}})  # fmt: skip
+        params.append(
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+            }
+        )
     if params:
         op["parameters"] = params
     if route.body is not None:

@@ -25,7 +25,9 @@ def parse_body(model: type[M]) -> M:
     try:
         data = json.loads(raw, parse_constant=_no_constants)
     except RecursionError:
-        raise ValidationFailed("the body is nested too deeply", {"body": "nested too deeply"})
+        raise ValidationFailed(
+            "the body is nested too deeply", {"body": "nested too deeply"}
+        ) from None
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("the body is not valid JSON", {"body": "not valid JSON"}) from None
     if not isinstance(data, dict):
@@ -39,7 +41,9 @@ def parse_body(model: type[M]) -> M:
             {"body": "invalid character"},
         ) from None
     except RecursionError:
-        raise ValidationFailed("the body is nested too deeply", {"body": "nested too deeply"})
+        raise ValidationFailed(
+            "the body is nested too deeply", {"body": "nested too deeply"}
+        ) from None
     return model.model_validate(data)
 
 

@@ -1,6 +1,6 @@
 """Load ../shared/data into a database, plus suffixed copies, so a 2,000-symbol job has real bars.
 
-    python -m bench.prepare_data [--copies 4]     (uses DATABASE_URL / MARKET_DATA_URL)
+python -m bench.prepare_data [--copies 4]     (uses DATABASE_URL / MARKET_DATA_URL)
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ def main() -> None:
             suffixed(SHARED / "prices.csv.gz", path, suffix, args.since)
             with session_scope(engine) as session:
                 report = load_prices_csv(path, session=session)
-            print(f"loaded copy {suffix or '(original)'}: {report.loaded} rows, "
-                  f"{report.unchanged} unchanged")  # fmt: skip
+            print(
+                f"loaded copy {suffix or '(original)'}: {report.loaded} rows, "
+                f"{report.unchanged} unchanged"
+            )
     engine.dispose()
 
 

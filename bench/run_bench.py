@@ -35,13 +35,21 @@ def universe(size: int) -> list[str]:
     engine = make_engine(Settings.from_env().market_data_url_or_default)
     with session_scope(engine) as session:
         c = StockDailyData.__table__.c
-        rows = session.execute(
-            select(c.symbol).group_by(c.symbol).having(func.count() >= LOOKBACK)
-            .order_by(c.symbol)
-        ).scalars().all()  # fmt: skip
+        rows = (
+            session.execute(
+                select(c.symbol)
+                .group_by(c.symbol)
+                .having(func.count() >= LOOKBACK)
+                .order_by(c.symbol)
+            )
+            .scalars()
+            .all()
+        )
         if len(rows) < size:
-            raise SystemExit(f"only {len(rows)} symbols have a year of bars; "
-                             "run python -m bench.prepare_data first")  # fmt: skip
+            raise SystemExit(
+                f"only {len(rows)} symbols have a year of bars; "
+                "run python -m bench.prepare_data first"
+            )
         data = load_chunk(rows[:size], session=session, lookback=LOOKBACK, as_of=None)
     engine.dispose()
     return list(data.bars)[:size], data
@@ -49,15 +57,20 @@ def universe(size: int) -> list[str]:
 
 def end_to_end(url: str, code: str, symbols: list[str]) -> float:
     started = time.perf_counter()
-    response = requests.post(f"{url}/api/custom-calculations/execute",
-                             json={"script": code, "symbols": symbols, "wait": 30}, timeout=60)  # fmt: skip
+    response = requests.post(
+        f"{url}/api/custom-calculations/execute",
+        json={"script": code, "symbols": symbols, "wait": 30},
+        timeout=60,
+    )
     job = response.json()
     while job["status"] in ("queued", "running"):
         job = requests.get(f"{url}/api/custom-calculations/jobs/{job['job_id']}", timeout=30).json()
     elapsed = time.perf_counter() - started
     if job["status"] != "completed" or job["errors"]:
-        raise SystemExit(f"benchmark job did not complete cleanly: {job['status']} "
-                         f"{list(job['errors'].items())[:3]}")  # fmt: skip
+        raise SystemExit(
+            f"benchmark job did not complete cleanly: {job['status']} "
+            f"{list(job['errors'].items())[:3]}"
+        )
     return elapsed
 
 
@@ -65,9 +78,19 @@ def plain_exec(code: str, items: list[SymbolInput]) -> float:
     compiled = compile(code, "<bench>", "exec")
     started = time.perf_counter()
     for item in items:
-        g = {"__builtins__": __builtins__, **HELPERS, "params": {}, "symbol": item.symbol,
-             "dates": item.dates, "open": item.open, "high": item.high, "low": item.low,
-             "close": item.close, "volume": item.volume, "info": dict(item.info)}  # fmt: skip
+        g = {
+            "__builtins__": __builtins__,
+            **HELPERS,
+            "params": {},
+            "symbol": item.symbol,
+            "dates": item.dates,
+            "open": item.open,
+            "high": item.high,
+            "low": item.low,
+            "close": item.close,
+            "volume": item.volume,
+            "info": dict(item.info),
+        }
         exec(compiled, g)  # noqa: S102 - the baseline: our own benchmark script, unsandboxed
     return time.perf_counter() - started
 
@@ -95,20 +118,34 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     symbols, data = universe(max(sizes))
-    print(f"{'job':>24} | {'e2e p50':>8} {'e2e p99':>8} | {'exec()':>8} | {'sandbox':>8} "
-          f"{'forked':>8} | {'e2e/exec':>8} {'sbx/exec':>8} {'fork/in':>8}")  # fmt: skip
+    print(
+        f"{'job':>24} | {'e2e p50':>8} {'e2e p99':>8} | {'exec()':>8} | {'sandbox':>8} "
+        f"{'forked':>8} | {'e2e/exec':>8} {'sbx/exec':>8} {'fork/in':>8}"
+    )
     for size in sizes:
         chosen = symbols[:size]
-        items = [SymbolInput(s, b.dates, b.open, b.high, b.low, b.close, b.volume,
-                             data.info.get(s, {})) for s in chosen for b in [data.bars[s]]]  # fmt: skip
+        items = [
+            SymbolInput(s, b.dates, b.open, b.high, b.low, b.close, b.volume, data.info.get(s, {}))
+            for s in chosen
+            for b in [data.bars[s]]
+        ]
         for name, code in SCRIPTS.items():
-            e2e, e2e99 = timed(lambda code=code: end_to_end(args.url, code, chosen), args.runs)
-            base, _ = timed(lambda code=code: plain_exec(code, items), args.runs)
-            sbx, _ = timed(lambda code=code: executor(run_batch_in_process, code, items), args.runs)
-            fork, _ = timed(lambda code=code: executor(run_batch, code, items), args.runs)
-            print(f"{f'{size} x {name}':>24} | {e2e * 1000:7.0f}ms {e2e99 * 1000:7.0f}ms | "
-                  f"{base * 1000:6.0f}ms | {sbx * 1000:6.0f}ms {fork * 1000:6.0f}ms | "
-                  f"{e2e / base:7.1f}x {sbx / base:7.2f}x {fork / sbx:7.2f}x")  # fmt: skip
+            e2e, e2e99 = timed(
+                lambda code=code, chosen=chosen: end_to_end(args.url, code, chosen), args.runs
+            )
+            base, _ = timed(lambda code=code, items=items: plain_exec(code, items), args.runs)
+            sbx, _ = timed(
+                lambda code=code, items=items: executor(run_batch_in_process, code, items),
+                args.runs,
+            )
+            fork, _ = timed(
+                lambda code=code, items=items: executor(run_batch, code, items), args.runs
+            )
+            print(
+                f"{f'{size} x {name}':>24} | {e2e * 1000:7.0f}ms {e2e99 * 1000:7.0f}ms | "
+                f"{base * 1000:6.0f}ms | {sbx * 1000:6.0f}ms {fork * 1000:6.0f}ms | "
+                f"{e2e / base:7.1f}x {sbx / base:7.2f}x {fork / sbx:7.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -13,19 +13,32 @@ from db.models import CustomScript, Execution, ScriptRun
 
 
 def record_submitted(
-    *, job_id: str, user_id: str | None, script_id: int | None, code_sha256: str,
-    symbol_count: int, created_at: dt.datetime, source: str, session: Session,
-) -> None:  # fmt: skip
+    *,
+    job_id: str,
+    user_id: str | None,
+    script_id: int | None,
+    code_sha256: str,
+    symbol_count: int,
+    created_at: dt.datetime,
+    source: str,
+    session: Session,
+) -> None:
     """The row of a job as it is queued; ``record_finished`` completes it."""
     if session.get(Execution, job_id) is not None:
         return
     session.add(
         Execution(
-            job_id=job_id, user_id=user_id, script_id=script_id, code_sha256=code_sha256,
-            symbol_count=symbol_count, status="queued", error_count=0, created_at=created_at,
+            job_id=job_id,
+            user_id=user_id,
+            script_id=script_id,
+            code_sha256=code_sha256,
+            symbol_count=symbol_count,
+            status="queued",
+            error_count=0,
+            created_at=created_at,
             source=source,
         )
-    )  # fmt: skip
+    )
     session.flush()
 
 
@@ -46,18 +59,35 @@ def forget_submitted(job_id: str, *, session: Session) -> None:
 
 
 def record_finished(
-    *, job_id: str, user_id: str | None, script_id: int | None, code_sha256: str,
-    symbol_count: int, source: str, status: str, created_at: dt.datetime,
-    started_at: dt.datetime | None, finished_at: dt.datetime, duration_ms: int | None,
-    results: dict[str, Any], errors: dict[str, Any], session: Session,
-) -> None:  # fmt: skip
+    *,
+    job_id: str,
+    user_id: str | None,
+    script_id: int | None,
+    code_sha256: str,
+    symbol_count: int,
+    source: str,
+    status: str,
+    created_at: dt.datetime,
+    started_at: dt.datetime | None,
+    finished_at: dt.datetime,
+    duration_ms: int | None,
+    results: dict[str, Any],
+    errors: dict[str, Any],
+    session: Session,
+) -> None:
     """Complete the audit row (made here if the submit's row is missing) and, for a saved
     script that still exists, store the run with its results."""
     row = session.get(Execution, job_id)
     if row is None:
-        row = Execution(job_id=job_id, user_id=user_id, script_id=script_id,
-                        code_sha256=code_sha256, symbol_count=symbol_count, source=source,
-                        created_at=created_at)  # fmt: skip
+        row = Execution(
+            job_id=job_id,
+            user_id=user_id,
+            script_id=script_id,
+            code_sha256=code_sha256,
+            symbol_count=symbol_count,
+            source=source,
+            created_at=created_at,
+        )
         session.add(row)
     row.status = status
     row.error_count = len(errors)
@@ -68,9 +98,16 @@ def record_finished(
         exists = session.scalar(select(ScriptRun.id).where(ScriptRun.job_id == job_id))
         if exists is None:
             session.add(
-                ScriptRun(script_id=script_id, job_id=job_id, user_id=user_id, source=source,
-                          status=status, finished_at=finished_at, results=results,
-                          errors=errors)  # fmt: skip
+                ScriptRun(
+                    script_id=script_id,
+                    job_id=job_id,
+                    user_id=user_id,
+                    source=source,
+                    status=status,
+                    finished_at=finished_at,
+                    results=results,
+                    errors=errors,
+                )
             )
     session.flush()
 

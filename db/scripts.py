@@ -32,7 +32,9 @@ def list_scripts(
     """A page of the owner's scripts, newest first, and how many match in all."""
     where = [_owner_filter(owner)]
     if q:
-        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = (
+            "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
         where.append(
             or_(
                 func.lower(CustomScript.name).like(pattern, escape="\\"),
@@ -51,9 +53,14 @@ def list_scripts(
 
 
 def create_script(
-    *, owner: str | None, name: str, description: str | None, code: str,
-    schedule: dict[str, Any] | None, session: Session,
-) -> CustomScript:  # fmt: skip
+    *,
+    owner: str | None,
+    name: str,
+    description: str | None,
+    code: str,
+    schedule: dict[str, Any] | None,
+    session: Session,
+) -> CustomScript:
     script = CustomScript(
         user_id=owner, name=name, description=description, code=code, schedule=schedule
     )
@@ -63,9 +70,14 @@ def create_script(
 
 
 def replace_script(
-    script: CustomScript, *, name: str, description: str | None, code: str,
-    schedule: dict[str, Any] | None, session: Session,
-) -> CustomScript:  # fmt: skip
+    script: CustomScript,
+    *,
+    name: str,
+    description: str | None,
+    code: str,
+    schedule: dict[str, Any] | None,
+    session: Session,
+) -> CustomScript:
     script.name = name
     script.description = description
     script.code = code

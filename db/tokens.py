@@ -18,7 +18,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_token(user_id: str, *, session: Session, name: str | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    user_id: str, *, session: Session, name: str | None = None
+) -> tuple[ApiToken, str]:
     """A new random token for ``user_id``; the plain token is returned once and never stored."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row = ApiToken(user_id=user_id, name=name, token_hash=hash_token(token))

@@ -14,8 +14,11 @@ def main(url: str) -> int:
     except redis.RedisError as exc:
         where = urlsplit(url).hostname or url  # never print a password from the URL
         port = urlsplit(url).port or 6379
-        print(f"error: Redis at {where}:{port} cannot be reached ({type(exc).__name__}); "
-              "start it (or set REDIS_URL) and retry.", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: Redis at {where}:{port} cannot be reached ({type(exc).__name__}); "
+            "start it (or set REDIS_URL) and retry.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -58,8 +58,14 @@ def record_job(job: Job, public: dict, engine: Engine) -> None:
                 session=session,
             )
     except Exception:  # the job itself is finished in Redis; losing its audit copy is logged
-        log.exception("job_id=%s script_id=%s event=record_failed", job_id,
-                      f.get("script_id") or "-")  # fmt: skip
+        log.exception(
+            "job_id=%s script_id=%s event=record_failed", job_id, f.get("script_id") or "-"
+        )
     else:
-        log.info("job_id=%s script_id=%s user=%s event=job_recorded status=%s", job_id,
-                 f.get("script_id") or "-", f.get("owner") or "-", public["status"])  # fmt: skip
+        log.info(
+            "job_id=%s script_id=%s user=%s event=job_recorded status=%s",
+            job_id,
+            f.get("script_id") or "-",
+            f.get("owner") or "-",
+            public["status"],
+        )

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 
-from db.market_data import ChunkData, load_chunk, latest_date
+from db.market_data import ChunkData, latest_date, load_chunk
 from db.session import session_scope
 from sandbox.executor import Limits, run_batch
 from sandbox.runner import SymbolInput
@@ -51,8 +51,9 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> int:
     store.set_fields(job_id, chunks=len(chunks))
     for number, symbols in enumerate(chunks):
         send_chunk(job_id, number, symbols)
-    log.info("job_id=%s event=job_started symbols=%d chunks=%d", job_id, len(spec.symbols),
-             len(chunks))  # fmt: skip
+    log.info(
+        "job_id=%s event=job_started symbols=%d chunks=%d", job_id, len(spec.symbols), len(chunks)
+    )
     return len(chunks)
 
 
@@ -69,8 +70,9 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
     if todo and store.count_chunk_try(job_id, chunk_no) > MAX_CHUNK_TRIES:
         # This chunk has already been delivered and lost its worker this many times:
         # running it again would only kill another worker.
-        log.error("job_id=%s chunk=%d event=chunk_abandoned tries=%d", job_id, chunk_no,
-                  MAX_CHUNK_TRIES)  # fmt: skip
+        log.error(
+            "job_id=%s chunk=%d event=chunk_abandoned tries=%d", job_id, chunk_no, MAX_CHUNK_TRIES
+        )
         err = {"type": "WorkerLost", "message": "the worker running this symbol died repeatedly"}
         store.record_outcomes(job_id, ((s, {"value": None, "error": err}) for s in todo))
     elif todo:
@@ -78,8 +80,9 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
     _complete_if_done(store, spec)
 
 
-def _run_symbols(store: JobStore, spec: JobSpec, todo: list[str], *, rt: Runtime,
-                 chunk_no: int) -> None:  # fmt: skip
+def _run_symbols(
+    store: JobStore, spec: JobSpec, todo: list[str], *, rt: Runtime, chunk_no: int
+) -> None:
     as_of = date.fromisoformat(spec.as_of) if spec.as_of else None
     # The session is closed before any user code runs (STYLE 12).
     with session_scope(rt.market_engine) as session:
@@ -107,8 +110,13 @@ def _run_symbols(store: JobStore, spec: JobSpec, todo: list[str], *, rt: Runtime
                 break
     if buffer:
         store.record_outcomes(spec.job_id, buffer)
-    log.info("job_id=%s chunk=%d event=chunk_done symbols=%d seconds=%.3f", spec.job_id,
-             chunk_no, len(todo), time.perf_counter() - started)  # fmt: skip
+    log.info(
+        "job_id=%s chunk=%d event=chunk_done symbols=%d seconds=%.3f",
+        spec.job_id,
+        chunk_no,
+        len(todo),
+        time.perf_counter() - started,
+    )
     if time.time() > deadline:
         _time_out(store, spec)
 

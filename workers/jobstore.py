@@ -144,8 +144,12 @@ class JobStore:
     def discard(self, job_id: str, owner: str | None) -> None:
         """Remove a job that could not be enqueued, so no half-made job is left behind."""
         pipe = self.r.pipeline()
-        pipe.delete(self.key(job_id), self._results(job_id), self._finish(job_id),
-                    f"{self.key(job_id)}:tries")  # fmt: skip
+        pipe.delete(
+            self.key(job_id),
+            self._results(job_id),
+            self._finish(job_id),
+            f"{self.key(job_id)}:tries",
+        )
         pipe.zrem(self._owner_index(owner), job_id)
         pipe.execute()
 

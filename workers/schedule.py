@@ -45,8 +45,12 @@ def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
             try:
                 when = latest_due(schedule["cron"], now)
             except (KeyError, ValueError) as exc:
-                log.warning("script_id=%s event=bad_schedule error=%s", script.id,
-                            type(exc).__name__, extra={"script_id": script.id})  # fmt: skip
+                log.warning(
+                    "script_id=%s event=bad_schedule error=%s",
+                    script.id,
+                    type(exc).__name__,
+                    extra={"script_id": script.id},
+                )
                 continue
             if now - when <= CATCH_UP:
                 due.append((script.id, script.user_id, script.code, schedule, when))
@@ -56,19 +60,36 @@ def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
         if not rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
             continue  # another beat (or an earlier run of this task) has it
         spec = JobSpec(
-            job_id=str(uuid.uuid4()), owner=owner, code=code, code_sha256=code_sha256(code),
-            symbols=ordered_unique(schedule["symbols"]), params=schedule.get("params") or {},
-            lookback=int(schedule.get("lookback") or 252), as_of=None,
-            wall_seconds=rt.settings.job_wall_seconds, script_id=script_id, source="schedule",
-        )  # fmt: skip
+            job_id=str(uuid.uuid4()),
+            owner=owner,
+            code=code,
+            code_sha256=code_sha256(code),
+            symbols=ordered_unique(schedule["symbols"]),
+            params=schedule.get("params") or {},
+            lookback=int(schedule.get("lookback") or 252),
+            as_of=None,
+            wall_seconds=rt.settings.job_wall_seconds,
+            script_id=script_id,
+            source="schedule",
+        )
         with session_scope(rt.app_engine) as session:
-            record_submitted(job_id=spec.job_id, user_id=owner, script_id=script_id,
-                             code_sha256=spec.code_sha256, symbol_count=len(spec.symbols),
-                             created_at=dt.datetime.now(dt.UTC), source="schedule",
-                             session=session)  # fmt: skip
+            record_submitted(
+                job_id=spec.job_id,
+                user_id=owner,
+                script_id=script_id,
+                code_sha256=spec.code_sha256,
+                symbol_count=len(spec.symbols),
+                created_at=dt.datetime.now(dt.UTC),
+                source="schedule",
+                session=session,
+            )
         submit(spec)
-        log.info("job_id=%s script_id=%s event=schedule_enqueued due=%s", spec.job_id,
-                 script_id, when.isoformat(),
-                 extra={"job_id": spec.job_id, "script_id": script_id, "user": owner or "-"})  # fmt: skip
+        log.info(
+            "job_id=%s script_id=%s event=schedule_enqueued due=%s",
+            spec.job_id,
+            script_id,
+            when.isoformat(),
+            extra={"job_id": spec.job_id, "script_id": script_id, "user": owner or "-"},
+        )
         job_ids.append(spec.job_id)
     return job_ids

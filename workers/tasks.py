@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -50,15 +51,18 @@ def run_chunk(self, job_id: str, chunk_no: int, symbols: list[str]) -> None:
         process_chunk(job_id, chunk_no, symbols, rt=rt)
     except (OperationalError, redis.ConnectionError) as exc:
         if self.request.retries >= CHUNK_RETRIES:
-            log.error("job_id=%s chunk=%d event=chunk_failed error=%s", job_id, chunk_no,
-                      type(exc).__name__)  # fmt: skip
+            log.error(
+                "job_id=%s chunk=%d event=chunk_failed error=%s",
+                job_id,
+                chunk_no,
+                type(exc).__name__,
+            )
             err = {"type": "DataUnavailable", "message": "market data could not be loaded"}
             rt.store().finish(job_id, JobStatus.FAILED, error=err, fill_error=err)
             return
-        log.warning("job_id=%s chunk=%d event=chunk_retry error=%s", job_id, chunk_no,
-                    type(exc).__name__)  # fmt: skip
-        try:  # a retry we chose is not a delivery lost with its worker
+        log.warning(
+            "job_id=%s chunk=%d event=chunk_retry error=%s", job_id, chunk_no, type(exc).__name__
+        )
+        with contextlib.suppress(redis.RedisError):  # a retry we chose is not a lost delivery
             rt.store().count_chunk_try(job_id, chunk_no, by=-1)
-        except redis.RedisError:
-            pass
         raise self.retry(exc=exc, countdown=0.5 * 2**self.request.retries) from exc

@@ -83,10 +83,15 @@ def execute():
     # The audit row is committed before the job is queued: a database outage is a 503 with
     # nothing queued, and a worker finishing the job always finds the row to complete.
     record_submitted(
-        job_id=spec.job_id, user_id=owner, script_id=spec.script_id,
-        code_sha256=spec.code_sha256, symbol_count=len(symbols),
-        created_at=datetime.now(UTC), source="api", session=session,
-    )  # fmt: skip
+        job_id=spec.job_id,
+        user_id=owner,
+        script_id=spec.script_id,
+        code_sha256=spec.code_sha256,
+        symbol_count=len(symbols),
+        created_at=datetime.now(UTC),
+        source="api",
+        session=session,
+    )
     session.commit()
     try:
         job_id, created = submit_job(

@@ -69,9 +69,13 @@ def create():
     session = db_session()
     try:
         script = create_script(
-            owner=current_owner(), name=body.name, description=body.description,
-            code=body.code, schedule=_schedule(body), session=session,
-        )  # fmt: skip
+            owner=current_owner(),
+            name=body.name,
+            description=body.description,
+            code=body.code,
+            schedule=_schedule(body),
+            session=session,
+        )
     except NameTaken as exc:
         raise Conflict(str(exc), {"name": "already used"}) from None
     session.commit()
@@ -83,9 +87,12 @@ def create():
 def index():
     query = parse_query(ScriptListQuery)
     rows, total = list_scripts(
-        owner=current_owner(), session=db_session(), limit=query.limit, offset=query.offset,
+        owner=current_owner(),
+        session=db_session(),
+        limit=query.limit,
+        offset=query.offset,
         q=query.q,
-    )  # fmt: skip
+    )
     return {
         "items": [script_json(s) for s in rows],
         "total": total,
@@ -106,9 +113,13 @@ def replace(script_id: int):
     session = db_session()
     try:
         replace_script(
-            script, name=body.name, description=body.description, code=body.code,
-            schedule=_schedule(body), session=session,
-        )  # fmt: skip
+            script,
+            name=body.name,
+            description=body.description,
+            code=body.code,
+            schedule=_schedule(body),
+            session=session,
+        )
     except NameTaken as exc:
         raise Conflict(str(exc), {"name": "already used"}) from None
     session.commit()

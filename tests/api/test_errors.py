@@ -59,8 +59,9 @@ def test_symbols_limit_names_the_field_as_api_md_shows(client):
 
 
 def test_syntax_error_at_submit_has_line_and_column(client, redis_client):
-    err = envelope(submit(client, {"script": "x = 1\ny = (2 +\n", "symbols": ["AAPL"]}), 400,
-                   "SyntaxError")  # fmt: skip
+    err = envelope(
+        submit(client, {"script": "x = 1\ny = (2 +\n", "symbols": ["AAPL"]}), 400, "SyntaxError"
+    )
     assert err["details"]["line"] >= 2 and err["details"]["column"] >= 1
     no_jobs_queued(redis_client)
 

@@ -10,16 +10,19 @@ pytestmark = pytest.mark.usefixtures("celery_worker")
 
 
 def test_inline_script_runs_per_symbol_with_real_data(client):
-    job = run_job(client, {"script": "result = close[-1] / close[-21] - 1",
-                           "symbols": ["aapl", "MSFT", "NOPE", "AAPL"]})  # fmt: skip
+    job = run_job(
+        client,
+        {
+            "script": "result = close[-1] / close[-21] - 1",
+            "symbols": ["aapl", "MSFT", "NOPE", "AAPL"],
+        },
+    )
     assert job["status"] == "completed"
     assert list(job["results"]) == ["AAPL", "MSFT", "NOPE"]  # upper-cased, deduplicated, ordered
     aapl = [c for _, c in closes("AAPL")]
     assert job["results"]["AAPL"] == pytest.approx(aapl[-1] / aapl[-21] - 1, rel=1e-12)
     assert job["results"]["NOPE"] is None
-    assert job["errors"] == {
-        "NOPE": {"type": "UnknownSymbol", "message": "no price data for NOPE"}
-    }
+    assert job["errors"] == {"NOPE": {"type": "UnknownSymbol", "message": "no price data for NOPE"}}
     assert job["progress"] == {"done": 3, "total": 3}
     assert job["error"] is None
     assert job["finished_at"].endswith("Z")
@@ -43,28 +46,36 @@ def test_wait_returns_the_finished_job_with_200(client):
 
 
 def test_lookback_and_as_of_select_the_window(client):
-    job = run_job(client, {"script": "result = {'n': len(dates), 'last': close[-1]}",
-                           "symbols": ["AAPL"], "lookback": 10, "as_of": "2017-06-30"})  # fmt: skip
+    job = run_job(
+        client,
+        {
+            "script": "result = {'n': len(dates), 'last': close[-1]}",
+            "symbols": ["AAPL"],
+            "lookback": 10,
+            "as_of": "2017-06-30",
+        },
+    )
     series = [(d, c) for d, c in closes("AAPL") if d <= "2017-06-30"]
     assert job["results"]["AAPL"] == {"n": 10, "last": series[-1][1]}
 
 
 def test_script_sees_the_contract_names(client):
-    code = "\n".join([
-        "assert symbol == 'MSFT'",
-        "assert len(dates) == len(open) == len(high) == len(low) == len(close) == len(volume)",
-        "assert dates[0] < dates[-1] and isinstance(volume[-1], int)",
-        "assert isinstance(close, tuple) and isinstance(dates[0], str)",
-        "assert info['sector'] == 'Information Technology'",
-        "assert params == {'w': 3}",
-        "result = {'sma': sma(close, params['w'])[-1], 'sqrt': math.sqrt(4),",
-        "          'mean': statistics.mean([1, 2, 3])}",
-    ])  # fmt: skip
+    code = "\n".join(
+        [
+            "assert symbol == 'MSFT'",
+            "assert len(dates) == len(open) == len(high) == len(low) == len(close) == len(volume)",
+            "assert dates[0] < dates[-1] and isinstance(volume[-1], int)",
+            "assert isinstance(close, tuple) and isinstance(dates[0], str)",
+            "assert info['sector'] == 'Information Technology'",
+            "assert params == {'w': 3}",
+            "result = {'sma': sma(close, params['w'])[-1], 'sqrt': math.sqrt(4),",
+            "          'mean': statistics.mean([1, 2, 3])}",
+        ]
+    )
     job = run_job(client, {"script": code, "symbols": ["MSFT"], "params": {"w": 3}})
     assert job["errors"] == {}
     last3 = [c for _, c in closes("MSFT")][-3:]
-    assert job["results"]["MSFT"] == {"sma": pytest.approx(sum(last3) / 3), "sqrt": 2.0,
-                                      "mean": 2}  # fmt: skip
+    assert job["results"]["MSFT"] == {"sma": pytest.approx(sum(last3) / 3), "sqrt": 2.0, "mean": 2}
 
 
 def test_runtime_error_carries_the_scripts_line_and_stdout(client):
@@ -78,8 +89,13 @@ def test_runtime_error_carries_the_scripts_line_and_stdout(client):
 
 
 def test_invalid_results_are_per_symbol_errors(client):
-    job = run_job(client, {"script": "result = float('nan') if symbol == 'AAPL' else 'text'",
-                           "symbols": ["AAPL", "MSFT"]})  # fmt: skip
+    job = run_job(
+        client,
+        {
+            "script": "result = float('nan') if symbol == 'AAPL' else 'text'",
+            "symbols": ["AAPL", "MSFT"],
+        },
+    )
     assert job["results"] == {"AAPL": None, "MSFT": None}
     assert {e["type"] for e in job["errors"].values()} == {"InvalidResult"}
 
@@ -108,7 +124,9 @@ def test_params_are_fresh_per_symbol(client):
 
 
 def test_a_loop_over_all_bars_works(client):
-    code = "total = 0\nfor i in range(len(close)):\n    total += close[i]\nresult = total / len(close)"
+    code = (
+        "total = 0\nfor i in range(len(close)):\n    total += close[i]\nresult = total / len(close)"
+    )
     job = run_job(client, {"script": code, "symbols": ["AAPL"], "lookback": 2520})
     series = [c for _, c in closes("AAPL")]
     assert job["results"]["AAPL"] == pytest.approx(sum(series) / len(series))

@@ -41,8 +41,10 @@ def test_create_read_update_delete(client):
     assert client.get(f"{BASE}/scripts/{script['id']}").get_json() == script
 
     time.sleep(1.1)  # timestamps have second precision in the contract
-    updated = client.put(f"{BASE}/scripts/{script['id']}", json={
-        "name": "rsi-20", "code": "result = rsi(close, 20)[-1]"}).get_json()  # fmt: skip
+    updated = client.put(
+        f"{BASE}/scripts/{script['id']}",
+        json={"name": "rsi-20", "code": "result = rsi(close, 20)[-1]"},
+    ).get_json()
     assert updated["name"] == "rsi-20" and updated["description"] is None
     assert updated["updated_at"] > script["updated_at"]
     assert updated["created_at"] == script["created_at"]
@@ -53,8 +55,10 @@ def test_create_read_update_delete(client):
 
 
 def test_list_pages_newest_first_and_searches(client):
-    ids = [create(client, name=f"s{i}", description="momentum" if i % 2 else "value"
-                  ).get_json()["id"] for i in range(5)]  # fmt: skip
+    ids = [
+        create(client, name=f"s{i}", description="momentum" if i % 2 else "value").get_json()["id"]
+        for i in range(5)
+    ]
     page = client.get(f"{BASE}/scripts?limit=2&offset=0").get_json()
     assert page["total"] == 5 and page["limit"] == 2 and page["offset"] == 0
     assert [s["id"] for s in page["items"]] == ids[::-1][:2]
@@ -72,7 +76,9 @@ def test_duplicate_name_is_409(client):
     assert response.status_code == 409
     assert response.get_json()["error"]["type"] == "Conflict"
     other = create(client, name="other").get_json()
-    clash = client.put(f"{BASE}/scripts/{other['id']}", json={"name": "rsi-14", "code": "result = 1"})
+    clash = client.put(
+        f"{BASE}/scripts/{other['id']}", json={"name": "rsi-14", "code": "result = 1"}
+    )
     assert clash.status_code == 409
 
 
@@ -86,12 +92,24 @@ def test_duplicate_name_is_409(client):
         ({"name": "x" * 101}, 400, "ValidationError", "name"),
         ({"description": "d" * 2001}, 400, "ValidationError", "description"),
         ({"code": "x = 1\n" * 12000}, 413, "PayloadTooLarge", "code"),
-        ({"schedule": {"cron": "61 * * * *", "symbols": ["AAPL"]}}, 400, "ValidationError",
-         "schedule.cron"),
-        ({"schedule": {"cron": "* * *", "symbols": ["AAPL"]}}, 400, "ValidationError",
-         "schedule.cron"),
-        ({"schedule": {"cron": "0 22 * * 1-5", "symbols": []}}, 400, "ValidationError",
-         "schedule.symbols"),
+        (
+            {"schedule": {"cron": "61 * * * *", "symbols": ["AAPL"]}},
+            400,
+            "ValidationError",
+            "schedule.cron",
+        ),
+        (
+            {"schedule": {"cron": "* * *", "symbols": ["AAPL"]}},
+            400,
+            "ValidationError",
+            "schedule.cron",
+        ),
+        (
+            {"schedule": {"cron": "0 22 * * 1-5", "symbols": []}},
+            400,
+            "ValidationError",
+            "schedule.symbols",
+        ),
         ({"name": "a\x00b"}, 400, "ValidationError", "name"),
         ({"owner": "x"}, 400, "ValidationError", "owner"),
     ],
@@ -112,8 +130,12 @@ def test_missing_fields_are_named(client):
 
 
 def test_schedule_round_trips(client):
-    schedule = {"cron": "30 22 * * 1-5", "symbols": ["aapl", "MSFT"], "params": {"n": 2},
-                "lookback": 100}  # fmt: skip
+    schedule = {
+        "cron": "30 22 * * 1-5",
+        "symbols": ["aapl", "MSFT"],
+        "params": {"n": 2},
+        "lookback": 100,
+    }
     script = create(client, schedule=schedule).get_json()
     assert script["schedule"] == {**schedule, "symbols": ["AAPL", "MSFT"]}
 
@@ -161,19 +183,20 @@ def test_execute_by_id_uses_the_code_as_queued(client):
 def test_audit_rows_for_completed_and_timed_out_jobs(app, client):
     from db.models import Execution
 
-    done = run_job(client, {"script": "result = 1 / (symbol != 'MSFT')",
-                            "symbols": ["AAPL", "MSFT"]})  # fmt: skip
+    done = run_job(
+        client, {"script": "result = 1 / (symbol != 'MSFT')", "symbols": ["AAPL", "MSFT"]}
+    )
     slow = "x = 0\nfor i in range(4000000):\n    x += i\nresult = 1"
-    late = run_job(client, {"script": slow, "symbols": ["AAPL", "MSFT", "AMZN", "JPM"],
-                            "timeout": 0.3})  # fmt: skip
+    late = run_job(
+        client, {"script": slow, "symbols": ["AAPL", "MSFT", "AMZN", "JPM"], "timeout": 0.3}
+    )
     assert late["status"] == "timed_out"
     with app.app_context():
         from api.extension import db_session
 
         rows = {r.job_id: r for r in db_session().query(Execution).all()}
     row = rows[done["job_id"]]
-    assert (row.status, row.symbol_count, row.error_count, row.source) == (
-        "completed", 2, 1, "api")
+    assert (row.status, row.symbol_count, row.error_count, row.source) == ("completed", 2, 1, "api")
     assert row.user_id is None and row.script_id is None and len(row.code_sha256) == 64
     assert row.started_at <= row.finished_at and row.duration_ms >= 0
     timed = rows[late["job_id"]]

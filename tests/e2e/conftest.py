@@ -23,8 +23,8 @@ import pytest
 import redis as redis_lib
 import requests
 
-from tests.conftest import SAMPLE_PRICES, SAMPLE_STOCKS
 from settings import PROJECT_ROOT
+from tests.conftest import SAMPLE_PRICES, SAMPLE_STOCKS
 
 E2E_REDIS_URL = os.environ.get("TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
 BIN = Path(sys.executable).parent
@@ -106,11 +106,27 @@ def children_of(pid: int) -> set[int]:
 def start_worker(env: dict[str, str], name: str, logs: Path) -> subprocess.Popen:
     with open(logs / f"worker-{name}.log", "ab") as out:  # the child keeps its own copy
         return subprocess.Popen(
-            [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "--pool", "prefork",
-             "--concurrency", "2", "-n", f"{name}@%h", "--loglevel", "INFO", "--events"],
-            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "2",
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--events",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -171,11 +187,24 @@ def live(tmp_path_factory) -> Iterator[LiveService]:
     port = free_port()
     with open(base / "web.log", "ab") as web_log:
         web = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "--worker-class", "gthread", "--threads", "8", "api:create_app()"],
-            cwd=PROJECT_ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT,
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "api:create_app()",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=web_log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     worker = start_worker(env, "e2e1", base)
     service = LiveService(f"http://127.0.0.1:{port}", env, worker, web, base)
     try:

@@ -42,8 +42,11 @@ def test_500_symbol_job_over_http(live):
     real = sample_symbols()[:300]
     symbols = real + [s + SUFFIX for s in sample_symbols()[:200]]
     assert len(set(symbols)) == 500
-    response = requests.post(live.api("/execute"), json={"script": MOMENTUM, "symbols": symbols,
-                             "params": {"window": 20}}, timeout=30)  # fmt: skip
+    response = requests.post(
+        live.api("/execute"),
+        json={"script": MOMENTUM, "symbols": symbols, "params": {"window": 20}},
+        timeout=30,
+    )
     assert response.status_code == 202
     assert response.headers["Location"].endswith(response.json()["job_id"])
     job = live.poll(response.json()["job_id"])
@@ -57,8 +60,10 @@ def test_500_symbol_job_over_http(live):
 
 
 def test_busy_loop_that_swallows_exceptions_is_stopped(live):
-    code = "x = 0\nif symbol == 'AAPL':\n    while True:\n        try:\n            x += 1\n" \
-           "        except:\n            pass\nresult = 1"  # fmt: skip
+    code = (
+        "x = 0\nif symbol == 'AAPL':\n    while True:\n        try:\n            x += 1\n"
+        "        except:\n            pass\nresult = 1"
+    )
     job = live.run({"script": code, "symbols": ["AAPL", "MSFT"]})
     assert job["status"] == "completed"
     assert job["errors"]["AAPL"]["type"] == "TimeoutError"
@@ -76,8 +81,9 @@ def test_memory_bomb_is_a_memory_error(live):
 
 def test_a_crashed_sandbox_child_fails_only_its_symbol(live):
     code = "if symbol == 'AAPL':\n    while True:\n        pass\nresult = 3"
-    response = requests.post(live.api("/execute"), json={"script": code,
-                             "symbols": ["AAPL", "MSFT"]}, timeout=10)  # fmt: skip
+    response = requests.post(
+        live.api("/execute"), json={"script": code, "symbols": ["AAPL", "MSFT"]}, timeout=10
+    )
     job_id = response.json()["job_id"]
     crashed = False
     end = time.monotonic() + 0.9  # the CPU budget is 1 s: find the child before it is killed
@@ -111,8 +117,9 @@ def test_job_over_its_wall_clock_limit_times_out_with_partial_results(live):
 def test_cancel_stops_a_running_job(live):
     code = "x = 0\nfor i in range(3000000):\n    x += i\nresult = 1"
     symbols = sample_symbols()[:60]
-    response = requests.post(live.api("/execute"), json={"script": code, "symbols": symbols},
-                             timeout=10)  # fmt: skip
+    response = requests.post(
+        live.api("/execute"), json={"script": code, "symbols": symbols}, timeout=10
+    )
     job_id = response.json()["job_id"]
     time.sleep(0.8)
     cancelled = requests.delete(live.api(f"/jobs/{job_id}"), timeout=10)
@@ -137,8 +144,9 @@ def test_canary_in_the_worker_environment_never_reaches_an_answer(live):
         "try:\n    x = 1/0\nexcept Exception as e:\n    print(e.args)\nresult = 1",
     ]
     for code in attempts:
-        response = requests.post(live.api("/execute"), json={"script": code, "symbols": ["AAPL"],
-                                 "wait": 20}, timeout=30)  # fmt: skip
+        response = requests.post(
+            live.api("/execute"), json={"script": code, "symbols": ["AAPL"], "wait": 20}, timeout=30
+        )
         assert "canary-e2e-7f3a9c" not in response.text
 
 

@@ -20,6 +20,5 @@ def test_chunk_count_adapts_to_the_job_and_the_workers():
     symbols = [f"S{i}" for i in range(5000)]
     assert len(plan_chunks(symbols, processes=2, chunks_per_process=2, min_chunk_size=10)) == 4
     assert len(plan_chunks(symbols, processes=8, chunks_per_process=3, min_chunk_size=10)) == 24
-    assert len(plan_chunks(symbols[:25], processes=8, chunks_per_process=3,
-                           min_chunk_size=10)) == 3  # fmt: skip
+    assert len(plan_chunks(symbols[:25], processes=8, chunks_per_process=3, min_chunk_size=10)) == 3
     assert plan_chunks([], processes=2, chunks_per_process=2, min_chunk_size=10) == []

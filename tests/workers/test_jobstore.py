@@ -17,9 +17,17 @@ def store(redis_client) -> JobStore:
 
 
 def make_spec(symbols=("AAPL", "MSFT"), wall=10.0, owner=None) -> JobSpec:
-    return JobSpec(job_id=new_job_id(), owner=owner, code="result = 1", code_sha256="0" * 64,
-                   symbols=list(symbols), params={"w": 1}, lookback=20, as_of=None,
-                   wall_seconds=wall)  # fmt: skip
+    return JobSpec(
+        job_id=new_job_id(),
+        owner=owner,
+        code="result = 1",
+        code_sha256="0" * 64,
+        symbols=list(symbols),
+        params={"w": 1},
+        lookback=20,
+        as_of=None,
+        wall_seconds=wall,
+    )
 
 
 def test_a_created_job_is_queued_and_expires(store, redis_client):

@@ -1,0 +1,124 @@
+"""Auth on: tokens from the CLI, hashed at rest, and two users who never see each other."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.api.helpers import BASE
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.with_overrides(auth="required")
+
+
+def make_token(runner, user: str) -> str:
+    result = runner.invoke(args=["tokens", "create", user])
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def alice(runner):
+    return {"Authorization": f"Bearer {make_token(runner, 'alice')}"}
+
+
+@pytest.fixture
+def bob(runner):
+    return {"Authorization": f"Bearer {make_token(runner, 'bob')}"}
+
+
+def test_token_is_stored_only_as_a_hash(app, runner):
+    token = make_token(runner, "carol")
+    from db.models import ApiToken
+
+    with app.app_context():
+        from api.extension import db_session
+
+        hashes = [t.token_hash for t in db_session().query(ApiToken).all()]
+    assert token not in hashes and all(len(h) == 64 for h in hashes)
+    listing = runner.invoke(args=["tokens", "list"]).output
+    assert "carol" in listing and token not in listing
+
+
+def test_missing_wrong_and_revoked_tokens_are_401(client, runner, alice):
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        response = client.get(f"{BASE}/scripts", headers=headers)
+        assert response.status_code == 401
+        assert response.get_json()["error"]["type"] == "Unauthorized"
+    assert client.get(f"{BASE}/scripts", headers=alice).status_code == 200
+    token_id = runner.invoke(args=["tokens", "list"]).output.strip().splitlines()[-1].split()[0]
+    assert runner.invoke(args=["tokens", "revoke", token_id]).exit_code == 0
+    assert client.get(f"{BASE}/scripts", headers=alice).status_code == 401
+
+
+def test_health_and_openapi_need_no_token(client):
+    assert client.get(f"{BASE}/openapi.json").status_code == 200
+    assert client.get(f"{BASE}/health").status_code in (200, 503)
+    assert client.get("/metrics").status_code == 401
+
+
+def test_two_users_see_only_their_own(client, alice, bob):
+    made = client.post(
+        f"{BASE}/scripts", json={"name": "mine", "code": "result = 1"}, headers=alice
+    )
+    assert made.status_code == 201
+    script = made.get_json()
+    assert script["user_id"] == "alice"
+    sid = script["id"]
+    job = run_job_as(client, alice, {"script_id": sid, "symbols": ["AAPL"]})
+    # Bob: every route answers 404 or an empty list for Alice's objects.
+    assert client.get(f"{BASE}/scripts/{sid}", headers=bob).status_code == 404
+    assert (
+        client.put(
+            f"{BASE}/scripts/{sid}", json={"name": "x", "code": "result = 2"}, headers=bob
+        ).status_code
+        == 404
+    )
+    assert client.delete(f"{BASE}/scripts/{sid}", headers=bob).status_code == 404
+    assert client.get(f"{BASE}/scripts/{sid}/results", headers=bob).status_code == 404
+    assert (
+        client.post(
+            f"{BASE}/execute", json={"script_id": sid, "symbols": ["AAPL"]}, headers=bob
+        ).status_code
+        == 404
+    )
+    assert client.get(f"{BASE}/jobs/{job['job_id']}", headers=bob).status_code == 404
+    assert client.delete(f"{BASE}/jobs/{job['job_id']}", headers=bob).status_code == 404
+    assert client.get(f"{BASE}/scripts", headers=bob).get_json()["total"] == 0
+    assert client.get(f"{BASE}/jobs", headers=bob).get_json()["items"] == []
+    # The same name is free for Bob.
+    assert (
+        client.post(
+            f"{BASE}/scripts", json={"name": "mine", "code": "result = 1"}, headers=bob
+        ).status_code
+        == 201
+    )
+    # Alice still sees hers.
+    assert client.get(f"{BASE}/scripts/{sid}", headers=alice).status_code == 200
+    assert (
+        client.get(f"{BASE}/scripts/{sid}/results", headers=alice).get_json()["job_id"]
+        == (job["job_id"])
+    )
+    assert [j["job_id"] for j in client.get(f"{BASE}/jobs", headers=alice).get_json()["items"]] == [
+        job["job_id"]
+    ]
+
+
+def run_job_as(client, headers, body):
+    response = client.post(f"{BASE}/execute", json={**body, "wait": 20}, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_no_token_in_logs(client, runner, caplog):
+    caplog.set_level(logging.DEBUG)
+    token = make_token(runner, "dave")
+    headers = {"Authorization": f"Bearer {token}"}
+    client.get(f"{BASE}/scripts", headers=headers)
+    client.get(f"{BASE}/scripts", headers={"Authorization": f"Bearer {token}x"})
+    assert token not in caplog.text

@@ -1,0 +1,492 @@
+"""The forked child (DESIGN.md, layer 3) on its own: budgets, crashes, cleanup, limits.
+
+Some of these tests run *escaped* code: plain Python compiled without RestrictedPython, which
+reaches ``os`` and ``sys`` the way a script would if it ever got past the compiler and the
+guards. Scripts themselves cannot touch the environment, files or descriptors at all (see
+test_security.py), so this is the only way to show that layer 3 holds alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import functools
+import gzip
+import hashlib
+import json
+import math
+import os
+import signal
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sandbox.helpers
+from sandbox.compiler import SCRIPT_FILENAME, CompiledScript
+from sandbox.executor import Limits, run_batch
+from sandbox.isolation import MAX_CHILD_FDS, ChildLimits, run_isolated
+from sandbox.runner import SymbolInput
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PRICES = PROJECT_ROOT / "data" / "sample" / "prices.csv.gz"
+PARAMS = {"window": 5}
+
+Outcomes = list[tuple[str, dict[str, Any]]]
+
+
+@functools.cache
+def sample_items(count: int = 4, days: int = 120) -> tuple[SymbolInput, ...]:
+    """The first ``count`` symbols of the shipped sample with their last ``days`` bars."""
+    rows: dict[str, list[list[str]]] = {}
+    with gzip.open(PRICES, "rt", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for row in reader:
+            if row[0] not in rows:
+                if len(rows) == count:
+                    break
+                rows[row[0]] = []
+            rows[row[0]].append(row)
+    items = []
+    for symbol, unsorted in rows.items():
+        bars = sorted(unsorted, key=lambda r: r[1])[-days:]
+        items.append(
+            SymbolInput(
+                symbol=symbol,
+                dates=tuple(r[1] for r in bars),
+                open=tuple(float(r[2]) for r in bars),
+                high=tuple(float(r[3]) for r in bars),
+                low=tuple(float(r[4]) for r in bars),
+                close=tuple(float(r[5]) for r in bars),
+                volume=tuple(int(float(r[6])) for r in bars),
+                info={"name": symbol, "sector": None, "industry": None},
+            )
+        )
+    return tuple(items)
+
+
+ITEMS = sample_items()
+FIRST = ITEMS[0].symbol
+
+
+def busy_on(symbol: str) -> str:
+    return f'if symbol == "{symbol}":\n    while True:\n        pass\nresult = close[-1]\n'
+
+
+def assert_rest_computed(outcomes: Outcomes, start: int) -> None:
+    for (symbol, out), item in zip(outcomes[start:], ITEMS[start : len(outcomes)], strict=True):
+        assert symbol == item.symbol
+        assert out == {"value": item.close[-1], "error": None, "stdout": ""}
+
+
+# --- looking at our own children through /proc ----------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, process group) of ``pid``, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def children() -> set[int]:
+    """Our own child processes (zombies included)."""
+    me = os.getpid()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None and stat[1] == me:
+                found.add(int(entry))
+    return found
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only a zombie nobody reaped (an orphan under a non-reaping init)."""
+    stat = _stat(pid)
+    return stat is None or stat[0] in {"Z", "X"}
+
+
+def wait_for_running_child(timeout: float = 5.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in children():
+            stat = _stat(pid)
+            if stat is not None and stat[0] == "R":
+                return pid
+        time.sleep(0.02)
+    raise AssertionError("no running child appeared")
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def no_children_left() -> Iterator[None]:
+    assert not children(), "a child was left over before this test"
+    yield
+    assert not children(), "a child outlived its batch"
+
+
+# --- the per-symbol CPU budget --------------------------------------------------------------------
+
+
+def test_symbol_over_its_cpu_budget_is_killed_and_the_batch_completes() -> None:
+    limits = Limits(cpu_seconds=0.5)
+    start = time.monotonic()
+    gen = run_batch(busy_on(FIRST), ITEMS, params=PARAMS, limits=limits)
+    symbol, first = next(gen)
+    killed_after = time.monotonic() - start
+    outcomes = [(symbol, first), *gen]
+    assert first == {
+        "value": None,
+        "error": {"type": "TimeoutError", "message": "the script used more than 0.5 s of CPU"},
+        "stdout": "",
+    }
+    assert killed_after < 0.5 + 2.0  # the CPU timer, not the parent's wall clock, stopped it
+    assert_rest_computed(outcomes, 1)
+
+
+def test_budget_is_per_symbol_not_per_batch() -> None:
+    """Each symbol gets the whole budget: together they may use far more than one budget."""
+    source = "x = 0\nfor i in range(1500000):\n    x = x + i\nresult = close[-1]\n"
+    start = time.process_time()
+    outcomes = list(run_batch(source, ITEMS, params=PARAMS, limits=Limits(cpu_seconds=1.0)))
+    assert time.process_time() - start < 0.5  # the work was the children's, not ours
+    assert_rest_computed(outcomes, 0)
+    children_cpu = os.times().children_user + os.times().children_system
+    assert children_cpu > 1.0  # more than one symbol's budget in all
+
+
+# --- a crash from outside -------------------------------------------------------------------------
+
+
+def _signal_running_child(sig: signal.Signals, sent: list[int]) -> threading.Thread:
+    def send() -> None:
+        pid = wait_for_running_child()
+        sent.append(pid)
+        os.kill(pid, sig)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(
+    ("sig", "kind", "message"),
+    [
+        (signal.SIGSEGV, "RuntimeError", "the script's process crashed (SIGSEGV)"),
+        (signal.SIGBUS, "RuntimeError", "the script's process crashed (SIGBUS)"),
+        # the kernel's OOM killer sends SIGKILL: that is how a child over its memory dies
+        (signal.SIGKILL, "MemoryError", "the script ran out of memory"),
+    ],
+    ids=["SIGSEGV", "SIGBUS", "SIGKILL"],
+)
+def test_crashed_child_fails_its_symbol_and_the_rest_continue(
+    sig: signal.Signals, kind: str, message: str
+) -> None:
+    sent: list[int] = []
+    thread = _signal_running_child(sig, sent)
+    start = time.monotonic()
+    outcomes = list(run_batch(busy_on(FIRST), ITEMS, params=PARAMS, limits=Limits(cpu_seconds=30)))
+    thread.join(5)
+    assert sent, "the child was never signalled"
+    assert time.monotonic() - start < 10  # long before the budget or the wall clock
+    assert outcomes[0] == (
+        FIRST,
+        {"value": None, "error": {"type": kind, "message": message}, "stdout": ""},
+    )
+    assert_rest_computed(outcomes, 1)
+    assert gone(sent[0])
+
+
+# --- closing early --------------------------------------------------------------------------------
+
+
+def test_closing_the_generator_early_kills_and_reaps_the_child() -> None:
+    gen = run_batch(busy_on(ITEMS[1].symbol), ITEMS, params=PARAMS, limits=Limits(cpu_seconds=30))
+    symbol, first = next(gen)
+    assert (symbol, first["value"]) == (FIRST, ITEMS[0].close[-1])
+    pid = wait_for_running_child()  # now busy on the second symbol
+    gen.close()
+    assert _stat(pid) is None  # killed and reaped: not even a zombie is left
+    assert not children()
+
+
+def test_abandoned_generator_kills_its_child_when_collected() -> None:
+    gen = run_batch(busy_on(ITEMS[1].symbol), ITEMS, params=PARAMS, limits=Limits(cpu_seconds=30))
+    next(gen)
+    pid = wait_for_running_child()
+    del gen  # no close(): garbage collection runs the generator's cleanup
+    assert _stat(pid) is None
+
+
+# --- descriptors in the parent --------------------------------------------------------------------
+
+
+def test_many_batches_leak_no_descriptors_or_children() -> None:
+    before = open_fds()
+    scripts = [
+        "result = close[-1]",
+        "result = sma(close, 5)[-1]",
+        "import os",  # refused before any fork
+        "result = 1 / 0",
+        "x = [0] * 10**9",
+        "x = range(3)\nfor i in range(200000):\n    x = map(abs, x)\nresult = sum(x)",  # SIGSEGV
+        busy_on(FIRST),
+    ]
+    for _ in range(4):
+        for source in scripts:
+            outcomes = list(
+                run_batch(source, ITEMS[:2], params=PARAMS, limits=Limits(cpu_seconds=0.2))
+            )
+            assert len(outcomes) == 2
+    for _ in range(5):  # closed early, mid-batch
+        gen = run_batch("result = close[-1]", ITEMS, params=PARAMS, limits=Limits())
+        next(gen)
+        gen.close()
+    assert open_fds() == before
+    assert not children()
+
+
+# --- layer 3 alone: what escaped code finds in the child ------------------------------------------
+
+ESCAPE = """
+def _module(name):
+    for cls in ().__class__.__base__.__subclasses__():
+        if cls.__name__ == "_wrap_close":
+            return cls.__init__.__globals__["sys"].modules[name]
+os = _module("os")
+sys = _module("sys")
+builtins = _module("builtins")
+"""
+
+
+def escaped(body: str) -> CompiledScript:
+    """Plain, unrestricted code: what a script would run had it escaped layers 1 and 2."""
+    source = ESCAPE + textwrap.dedent(body)
+    code = compile(source, SCRIPT_FILENAME, "exec")
+    return CompiledScript(code=code, sha256=hashlib.sha256(source.encode()).hexdigest())
+
+
+def run_escaped(
+    body: str, items: tuple[SymbolInput, ...] = ITEMS[:2], cpu: float = 2.0
+) -> Outcomes:
+    limits = ChildLimits(cpu_seconds=cpu, memory_mb=256, stdout_bytes=4096)
+    return list(run_isolated(escaped(body), items, json.dumps(PARAMS), limits))
+
+
+@pytest.fixture
+def secret_env() -> Iterator[str]:
+    secret = f"canary-{os.urandom(8).hex()}"
+    os.environ["CANARY_SECRET"] = secret
+    try:
+        yield secret
+    finally:
+        os.environ.pop("CANARY_SECRET", None)
+
+
+def test_child_environment_is_cleared(secret_env: str) -> None:
+    outcomes = run_escaped(
+        """
+        posix = _module("posix")
+        result = {"environ": len(os.environ), "posix_environ": len(posix.environ),
+                  "secret": len(os.environ.get("CANARY_SECRET", ""))}
+        """
+    )
+    for _, out in outcomes:
+        assert out["value"] == {"environ": 0, "posix_environ": 0, "secret": 0}
+    assert secret_env not in json.dumps(outcomes)
+    assert os.environ["CANARY_SECRET"] == secret_env  # the parent's own is untouched
+
+
+def test_child_limits() -> None:
+    outcomes = run_escaped(
+        """
+        resource = _module("resource")
+        def soft(which):
+            return resource.getrlimit(which)[0]
+        fds = []
+        for fd in range(64):
+            try:
+                os.fstat(fd)
+                fds.append(fd)
+            except builtins.OSError:
+                pass
+        result = {
+            "fsize": soft(resource.RLIMIT_FSIZE), "core": soft(resource.RLIMIT_CORE),
+            "nofile": soft(resource.RLIMIT_NOFILE), "nproc": soft(resource.RLIMIT_NPROC),
+            "as_mb": soft(resource.RLIMIT_AS) // 2**20, "cpu": soft(resource.RLIMIT_CPU),
+            "fds": len(fds), "highest_fd": max(fds),
+            "own_group": int(os.getpgrp() == os.getpid()),
+        }
+        """
+    )
+    for _, out in outcomes:
+        value = out["value"]
+        assert out["error"] is None, out
+        assert value["fsize"] == 0 and value["core"] == 0 and value["nproc"] == 0
+        assert value["nofile"] == MAX_CHILD_FDS == 4
+        assert value["fds"] == 4 and value["highest_fd"] == 3  # /dev/null x3 and the pipe
+        assert 256 < value["as_mb"] < 256 + 4096  # what the parent had mapped, plus the limit
+        assert 0 < value["cpu"] < 10
+        assert value["own_group"] == 1
+
+
+def test_child_cannot_open_files_sockets_or_pipes(tmp_path: Path) -> None:
+    target = tmp_path / "written.txt"
+    outcomes = run_escaped(
+        f"""
+        socket = _module("socket")
+        result = {{}}
+        for name, attempt in (
+            ("read", lambda: builtins.open("/etc/hostname", "rb")),
+            ("write", lambda: builtins.open({str(target)!r}, "w")),
+            ("proc_environ", lambda: builtins.open("/proc/self/environ", "rb")),
+            ("socket", lambda: socket.socket()),
+            ("pipe", lambda: os.pipe()),
+        ):
+            try:
+                attempt()
+                result[name] = 0
+            except builtins.OSError as exc:
+                result[name] = exc.errno
+        """
+    )
+    for _, out in outcomes:
+        assert out["value"] == dict.fromkeys(
+            ("read", "write", "proc_environ", "socket", "pipe"), errno.EMFILE
+        )
+    assert not target.exists()
+
+
+def test_child_cannot_write_to_a_file_it_manages_to_open(tmp_path: Path) -> None:
+    """Even with a free descriptor (close stdin first), RLIMIT_FSIZE 0 stops every byte."""
+    target = tmp_path / "written.txt"
+    outcomes = run_escaped(
+        f"""
+        os.close(0)
+        fd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, b"secret")
+            result = 0
+        except builtins.OSError as exc:
+            result = exc.errno
+        """,
+        items=ITEMS[:1],
+    )
+    assert outcomes == [(FIRST, {"value": errno.EFBIG, "error": None, "stdout": ""})]
+    assert target.stat().st_size == 0
+
+
+def test_processes_started_by_the_child_die_with_it() -> None:
+    """Root ignores RLIMIT_NPROC, so fork works here: the process group kill still holds."""
+    outcomes = run_escaped(
+        """
+        time = _module("time")
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        result = pid
+        """,
+        items=ITEMS[:1],
+    )
+    grandchild = outcomes[0][1]["value"]
+    assert type(grandchild) is int and grandchild > 0
+    deadline = time.monotonic() + 5
+    while not gone(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(grandchild)
+
+
+def test_mutations_die_with_the_child() -> None:
+    run_escaped(
+        """
+        helpers = _module("sandbox.helpers")
+        helpers.HELPERS["sma"] = None
+        helpers.sma = None
+        _module("math").pi = 3
+        result = 1
+        """
+    )
+    assert sandbox.helpers.HELPERS["sma"] is sandbox.helpers.sma is not None
+    assert math.pi != 3
+    outcomes = list(run_batch("result = sma(close, 2)[-1]", ITEMS[:1], params={}, limits=Limits()))
+    assert outcomes[0][1]["error"] is None
+
+
+def test_sleeping_child_is_stopped_by_the_wall_clock() -> None:
+    """A child that uses no CPU (blocked) never meets its CPU timer: the parent's clock kills it."""
+    outcomes = run_escaped(
+        """
+        if symbol == FIRST:
+            _module("time").sleep(60)
+        result = close[-1]
+        """.replace("FIRST", repr(FIRST)),
+        items=ITEMS[:2],
+        cpu=0.2,
+    )
+    assert outcomes[0] == (
+        FIRST,
+        {
+            "value": None,
+            "error": {
+                "type": "TimeoutError",
+                "message": "the script ran over its time budget (0.2 s)",
+            },
+            "stdout": "",
+        },
+    )
+    assert_rest_computed(outcomes, 1)
+
+
+# --- a compromised child is not believed ----------------------------------------------------------
+
+FORGED = {
+    "string-value": b'["SYM", {"value": "pwned", "error": null, "stdout": ""}]\n',
+    "nan-value": b'["SYM", {"value": NaN, "error": null, "stdout": ""}]\n',
+    "nested-value": b'["SYM", {"value": {"a": {"b": 1}}, "error": null, "stdout": ""}]\n',
+    "wrong-symbol": b'["ZZZZ", {"value": 1, "error": null, "stdout": ""}]\n',
+    "extra-key": b'["SYM", {"value": 1, "error": null, "stdout": "", "x": 1}]\n',
+    "huge-stdout": b'["SYM", {"value": 1, "error": null, "stdout": "' + b"x" * 5000 + b'"}]\n',
+    "surrogate-stdout": b'["SYM", {"value": 1, "error": null, "stdout": "\\ud800"}]\n',
+    "bad-error": b'["SYM", {"value": null, "error": {"type": 1, "message": "m"}, "stdout": ""}]\n',
+    "error-and-value": b'["SYM", {"value": 1, "error": {"type": "E", "message": "m"}, "stdout": ""}]\n',  # noqa: E501
+    "not-json": b"pwned\n",
+    "deep-json": b"[" * 100000 + b"\n",
+    "endless-line": b"x" * 10_000_000,
+}
+
+
+@pytest.mark.parametrize("line", FORGED.values(), ids=FORGED.keys())
+def test_forged_outcome_is_refused_and_the_rest_continue(line: bytes) -> None:
+    line = line.replace(b"SYM", FIRST.encode())
+    start = time.monotonic()
+    outcomes = run_escaped(
+        f"""
+        if symbol == {FIRST!r}:
+            os.write(3, {line!r})
+        result = close[-1]
+        """,
+        items=ITEMS[:3],
+    )
+    assert time.monotonic() - start < 5
+    assert outcomes[0] == (
+        FIRST,
+        {
+            "value": None,
+            "error": {"type": "RuntimeError", "message": "the sandbox lost track of the script"},
+            "stdout": "",
+        },
+    )
+    assert_rest_computed(outcomes, 1)
