@@ -39,6 +39,9 @@ class Settings:
     max_code_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
     max_wait_seconds: float = 30.0
+    max_active_jobs: int = 20  # queued or running jobs per user; more is a 429
+    rate_limit_execute: str = "30 per second"  # per user (token) or address
+    rate_limit_default: str = "300 per second"
 
     # Jobs.
     job_ttl_seconds: int = 24 * 3600
@@ -71,6 +74,9 @@ class Settings:
             max_symbols=_int(env, "CALC_MAX_SYMBOLS", base.max_symbols),
             max_code_bytes=_int(env, "CALC_MAX_CODE_BYTES", base.max_code_bytes),
             max_body_bytes=_int(env, "CALC_MAX_BODY_BYTES", base.max_body_bytes),
+            max_active_jobs=_int(env, "CALC_MAX_ACTIVE_JOBS", base.max_active_jobs),
+            rate_limit_execute=env.get("CALC_RATE_LIMIT_EXECUTE") or base.rate_limit_execute,
+            rate_limit_default=env.get("CALC_RATE_LIMIT_DEFAULT") or base.rate_limit_default,
             job_ttl_seconds=_int(env, "CALC_JOB_TTL_SECONDS", base.job_ttl_seconds),
             job_wall_seconds=_float(env, "CALC_JOB_WALL_SECONDS", base.job_wall_seconds),
             max_job_wall_seconds=_float(

@@ -15,6 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.cli_tokens import register_token_cli
     from api.errors import register_error_handlers
     from api.extension import init_extension
+    from api.limits import init_limiter
     from api.routes import execute, health, jobs, openapi, scripts
     from workers.celery_app import configure as configure_celery
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(authenticate)
     for module in (execute, jobs, scripts, health, openapi, metrics):
         app.register_blueprint(module.bp)
+    init_limiter(app, settings)
     register_cli(app)
     register_token_cli(app)
     return app

@@ -76,7 +76,10 @@ def _compile_cached(source: str) -> CompiledScript:
         result = compile_restricted_exec(tree, filename=SCRIPT_FILENAME)
     except (RecursionError, MemoryError) as exc:
         raise ScriptSyntaxError("code is nested too deeply or too large to compile", 1, 1) from exc
-    except (SyntaxError, ValueError, UnicodeError) as exc:
+    except SyntaxError as exc:  # found by the compiler, not the parser: 'return' outside function
+        message = _clean(exc.msg or "") or "code cannot be compiled"
+        raise ScriptSyntaxError(message, exc.lineno or 1, exc.offset or 1) from exc
+    except (ValueError, UnicodeError) as exc:
         raise ScriptSyntaxError(_clean(str(exc)) or "code cannot be compiled", 1, 1) from exc
     if result.errors or result.code is None:
         line, message = _split_rp_error(result.errors[0] if result.errors else "cannot compile")

@@ -20,6 +20,14 @@ from typing import Any
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
 
+class SecurityError(AttributeError, TypeError):
+    """A guard refused something at run time: API.md's per-symbol ``SecurityError``.
+
+    It is also the AttributeError / TypeError plain Python would raise there, so a script's
+    own ``except AttributeError`` around an attribute it may not use still behaves as usual.
+    """
+
+
 class FrozenNamespace:
     """A read-only bag of functions standing in for a module (``math``, ``statistics``).
 
@@ -80,7 +88,7 @@ def guarded_getattr(obj: object, name: str, default: object = None) -> Any:
         return obj.lookup(name)  # type: ignore[attr-defined]
     if name == "args" and isinstance(obj, BaseException):
         return obj.args
-    raise AttributeError(f"'{tp.__name__}' object has no attribute '{name}' usable in a script")
+    raise SecurityError(f"'{tp.__name__}' object has no attribute '{name}' usable in a script")
 
 
 def guarded_getitem(obj: Any, key: Any) -> Any:
@@ -94,7 +102,7 @@ def guarded_write(obj: Any) -> Any:
     """Targets of item assignment and ``del``: only the script's own dicts and lists."""
     if type(obj) in _WRITABLE:
         return obj
-    raise TypeError(f"'{type(obj).__name__}' object cannot be modified in a script")
+    raise SecurityError(f"'{type(obj).__name__}' object cannot be modified in a script")
 
 
 _INPLACE_OPS: dict[str, Callable[[Any, Any], Any]] = {

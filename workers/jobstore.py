@@ -76,6 +76,24 @@ return 0
 """
 
 
+# Take a place among the owner's active jobs, unless it already has ``limit`` of them.
+# Members are scored by when they must have ended; older ones are stale (a job whose
+# finish was lost) and are dropped first.
+_RESERVE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+class TooManyActiveJobs(Exception):
+    """The owner already has as many queued or running jobs as allowed."""
+
+
 class JobStore:
     """Reads and writes jobs in Redis; the only code that knows the key layout."""
 
@@ -92,6 +110,7 @@ class JobStore:
         self.queue_timeout = queue_timeout
         self.on_finish = on_finish
         self._mark_running = client.register_script(_MARK_RUNNING)
+        self._reserve = client.register_script(_RESERVE)
 
     # -- keys -----------------------------------------------------------------
     @staticmethod
@@ -110,6 +129,21 @@ class JobStore:
     @staticmethod
     def _owner_index(owner: str | None) -> str:
         return f"{PREFIX}:jobs:{owner_key(owner)}"
+
+    @staticmethod
+    def _active(owner: str | None) -> str:
+        return f"{PREFIX}:active:{owner_key(owner)}"
+
+    def reserve_active(self, spec: JobSpec, *, limit: int, now: float | None = None) -> None:
+        """Count ``spec`` among its owner's active jobs, or raise ``TooManyActiveJobs``."""
+        now = time.time() if now is None else now
+        ends_by = now + self.queue_timeout + spec.wall_seconds + WATCHDOG_GRACE_SECONDS
+        args = [now, limit, ends_by, spec.job_id, self.ttl]
+        if not self._reserve(keys=[self._active(spec.owner)], args=args):
+            raise TooManyActiveJobs(f"at most {limit} jobs may be queued or running at once")
+
+    def release_active(self, owner: str | None, job_id: str) -> None:
+        self.r.zrem(self._active(owner), job_id)
 
     # -- creating -------------------------------------------------------------
     def create(self, spec: JobSpec, *, now: float | None = None) -> None:
@@ -151,6 +185,7 @@ class JobStore:
             f"{self.key(job_id)}:tries",
         )
         pipe.zrem(self._owner_index(owner), job_id)
+        pipe.zrem(self._active(owner), job_id)
         pipe.execute()
 
     # -- the worker's side ----------------------------------------------------
@@ -251,8 +286,10 @@ class JobStore:
             if job is not None:
                 job.fields.update({k: str(v) for k, v in fields.items()})
                 self.on_finish(self, job)
+        owner = self.r.hget(self.key(job_id), "owner")
         pipe = self.r.pipeline()
         pipe.hset(self.key(job_id), mapping=fields)
+        pipe.zrem(self._active(_text(owner or b"") or None), job_id)
         pipe.publish(self.channel(job_id), status.value)
         pipe.execute()
         return True

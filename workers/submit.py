@@ -25,13 +25,15 @@ def submit_job(
     store: JobStore,
     idempotency_key: str | None = None,
     fingerprint: str = "",
+    max_active: int | None = None,
 ) -> tuple[str, bool]:
     """Queue ``spec``; answer ``(job_id, created)``.
 
-    With an idempotency key already used for the same body, answer that job
-    instead (``created`` False). The job's record exists before its task is
-    queued, and the Celery task id is the job id. If the broker cannot take
-    the task, the record (and the key) are removed and the error propagates.
+    With an idempotency key already used for the same body, answer that job instead
+    (``created`` False). With ``max_active``, an owner already at that many queued or
+    running jobs gets ``TooManyActiveJobs`` and nothing is queued. The job's record exists
+    before its task is queued, and the Celery task id is the job id. If the broker cannot
+    take the task, the record (and the key) are removed and the error propagates.
     """
     from workers.tasks import run_job
 
@@ -47,6 +49,8 @@ def submit_job(
                     raise IdempotencyConflict("this Idempotency-Key was used with another body")
                 return previous["job_id"], False
     try:
+        if max_active is not None:
+            store.reserve_active(spec, limit=max_active)
         store.create(spec)
         run_job.apply_async(args=(spec.job_id,), task_id=spec.job_id)
     except BaseException:

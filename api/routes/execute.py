@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, request
 
 from api.auth import current_owner
-from api.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from api.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
 from api.extension import calc, db_session
 from api.parsing import parse_body
 from api.routes.jobs import job_response
@@ -16,7 +16,7 @@ from api.schemas import ExecuteRequest, ValidateRequest
 from db.audit import forget_submitted, record_submitted
 from db.scripts import get_script
 from sandbox.compiler import compile_script
-from workers.jobstore import JobSpec, ordered_unique, wait_finished
+from workers.jobstore import JobSpec, TooManyActiveJobs, ordered_unique, wait_finished
 from workers.submit import IdempotencyConflict, body_fingerprint, submit_job
 
 bp = Blueprint("execute", __name__, url_prefix="/api/custom-calculations")
@@ -95,11 +95,18 @@ def execute():
     session.commit()
     try:
         job_id, created = submit_job(
-            spec, store=ext.store, idempotency_key=key, fingerprint=fingerprint
+            spec,
+            store=ext.store,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            max_active=ext.settings.max_active_jobs,
         )
     except IdempotencyConflict as exc:
         forget_submitted(spec.job_id, session=session)
         raise Conflict(str(exc), {"Idempotency-Key": "used with another body"}) from None
+    except TooManyActiveJobs as exc:
+        forget_submitted(spec.job_id, session=session)
+        raise RateLimited(str(exc), {"jobs": str(exc)}, headers={"Retry-After": "2"}) from None
     except BaseException:
         forget_submitted(spec.job_id, session=session)
         raise

@@ -32,7 +32,7 @@ import sandbox.runner
 from sandbox.compiler import compile_script
 from sandbox.errors import ScriptSecurityError, ScriptSyntaxError
 from sandbox.executor import Limits, run_batch
-from sandbox.guards import guarded_getattr, guarded_write
+from sandbox.guards import SecurityError, guarded_getattr, guarded_write
 from sandbox.helpers import sma
 from sandbox.namespace import MATH
 from sandbox.runner import SymbolInput
@@ -281,11 +281,11 @@ INTROSPECTION = cases(
     ("getattr-dunder", "result = getattr(close, '__class__')", Refused()),
     ("vars-helper", "result = vars(sma)", Refused()),
     ("dir-helper", "result = dir(sma)", Fails("NameError")),
-    ("func-globals-py2", "result = sma.func_globals", Fails("AttributeError")),
-    ("func-code-py2", "result = sma.func_code", Fails("AttributeError")),
-    ("type-attribute", "result = str.mro()", Fails("AttributeError")),
-    ("classmethod-on-type", "result = int.from_bytes(b'x', 'big')", Fails("AttributeError")),
-    ("dict-view-mapping", "result = params.keys().mapping", Fails("AttributeError")),
+    ("func-globals-py2", "result = sma.func_globals", Fails("SecurityError")),
+    ("func-code-py2", "result = sma.func_code", Fails("SecurityError")),
+    ("type-attribute", "result = str.mro()", Fails("SecurityError")),
+    ("classmethod-on-type", "result = int.from_bytes(b'x', 'big')", Fails("SecurityError")),
+    ("dict-view-mapping", "result = params.keys().mapping", Fails("SecurityError")),
     ("super", "result = super()", Fails("NameError")),
     ("id", "result = id(close)", Fails("NameError")),
     ("help", "result = help(sma)", Fails("NameError")),
@@ -364,8 +364,10 @@ GUARD_ALONE = [
 @pytest.mark.parametrize(("target", "attr"), GUARD_ALONE, ids=[f"{t}-{a}" for t, a in GUARD_ALONE])
 def test_attribute_guard_alone(target: str, attr: str) -> None:
     obj = _guard_targets()[target]
-    with pytest.raises(AttributeError):
+    refusal = AttributeError if target == "namespace" else SecurityError  # no such function
+    with pytest.raises(refusal) as caught:
         guarded_getattr(obj, attr)
+    assert isinstance(caught.value, AttributeError)  # what plain Python would raise
     if target == "generator":
         obj.close()
 
@@ -374,8 +376,9 @@ def test_attribute_guard_alone(target: str, attr: str) -> None:
     "target", ["function", "builtin", "exception", "module", "type", "namespace", "str", "tuple"]
 )
 def test_write_guard_alone(target: str) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(SecurityError) as caught:
         guarded_write(_guard_targets()[target])
+    assert isinstance(caught.value, TypeError)  # what plain Python would raise
 
 
 def test_guards_allow_what_scripts_need() -> None:
@@ -389,12 +392,12 @@ def test_guards_allow_what_scripts_need() -> None:
 # --- str.format / format_map / f-string field paths ---------------------------------------------
 
 FORMATTING = cases(
-    ("format-class", "result = '{0.__class__}'.format(close)", Fails("AttributeError", "format")),
-    ("format-real", "result = '{.real}'.format(1)", Fails("AttributeError", "format")),
-    ("format-globals", "f = '{0.__globals__}'.format\nresult = f(sma)", Fails("AttributeError")),
-    ("format-map", "result = '{x.__class__}'.format_map({'x': 1})", Fails("AttributeError")),
-    ("format-unbound", "result = str.format('{0.__class__}', 1)", Fails("AttributeError")),
-    ("format-in-map", "result = list(map('{0.__class__}'.format, close))", Fails("AttributeError")),
+    ("format-class", "result = '{0.__class__}'.format(close)", Fails("SecurityError", "format")),
+    ("format-real", "result = '{.real}'.format(1)", Fails("SecurityError", "format")),
+    ("format-globals", "f = '{0.__globals__}'.format\nresult = f(sma)", Fails("SecurityError")),
+    ("format-map", "result = '{x.__class__}'.format_map({'x': 1})", Fails("SecurityError")),
+    ("format-unbound", "result = str.format('{0.__class__}', 1)", Fails("SecurityError")),
+    ("format-in-map", "result = list(map('{0.__class__}'.format, close))", Fails("SecurityError")),
     ("format-builtin", "result = format(close, '')", Fails("NameError")),
     (
         "string-formatter",
@@ -403,7 +406,7 @@ FORMATTING = cases(
     ),
     ("fstring-dunder", "result = f'{close.__class__}'", Refused()),
     ("fstring-globals", "result = f'{sma.__globals__}'", Refused()),
-    ("fstring-format-call", "result = f\"{'{0.__class__}'.format(1)}\"", Fails("AttributeError")),
+    ("fstring-format-call", "result = f\"{'{0.__class__}'.format(1)}\"", Fails("SecurityError")),
     ("fstring-conversion-nested-spec", "result = len(f'{close[-1]!r:>{20}}')", Gives(20)),
     ("fstring-nested-fstring", "result = len(f\"{f'{1.5!a}'}\")", Gives(3)),
     ("fstring-spec-is-a-path", "result = f\"{1:{'{0.__class__}'}}\"", Fails("ValueError")),
@@ -450,19 +453,19 @@ FRAMES = cases(
     ("await", "def f():\n    await g\nresult = 1", Refused()),
     ("async-for", "async def f():\n    async for x in y:\n        pass\nresult = 1", Refused()),
     # ... and the attribute guard refuses what RestrictedPython lets through.
-    ("gi-running", GEN + "result = g.gi_running", Fails("AttributeError", "generator")),
-    ("gi-suspended", GEN + "result = g.gi_suspended", Fails("AttributeError")),
-    ("generator-send", GEN + "result = g.send(None)", Fails("AttributeError")),
-    ("generator-throw", GEN + "result = g.throw(ValueError)", Fails("AttributeError")),
-    ("generator-close", GEN + "g.close()", Fails("AttributeError")),
-    ("f-lineno", "result = sma.f_lineno", Fails("AttributeError", "function")),
-    ("co-consts", "result = sma.co_consts", Fails("AttributeError")),
+    ("gi-running", GEN + "result = g.gi_running", Fails("SecurityError", "generator")),
+    ("gi-suspended", GEN + "result = g.gi_suspended", Fails("SecurityError")),
+    ("generator-send", GEN + "result = g.send(None)", Fails("SecurityError")),
+    ("generator-throw", GEN + "result = g.throw(ValueError)", Fails("SecurityError")),
+    ("generator-close", GEN + "g.close()", Fails("SecurityError")),
+    ("f-lineno", "result = sma.f_lineno", Fails("SecurityError", "function")),
+    ("co-consts", "result = sma.co_consts", Fails("SecurityError")),
     (
         "tb-lineno",
         "try:\n    1 / 0\nexcept Exception as e:\n    result = e.tb_lineno",
-        Fails("AttributeError"),
+        Fails("SecurityError"),
     ),
-    ("enumerate-gi-running", "result = enumerate(close).gi_running", Fails("AttributeError")),
+    ("enumerate-gi-running", "result = enumerate(close).gi_running", Fails("SecurityError")),
 )
 
 
@@ -570,11 +573,11 @@ def _caught(line: str, error: str = "1 / 0") -> str:
 
 EXCEPTIONS = cases(
     ("traceback", _caught("result = e.__traceback__"), Refused()),
-    ("with-traceback", _caught("result = e.with_traceback(None)"), Fails("AttributeError")),
+    ("with-traceback", _caught("result = e.with_traceback(None)"), Fails("SecurityError")),
     ("context", _caught("result = e.__context__"), Refused()),
     ("cause", _caught("result = e.__cause__"), Refused()),
     ("exception-dict", _caught("result = e.__dict__"), Refused()),
-    ("add-note", _caught("e.add_note('x')"), Fails("AttributeError")),
+    ("add-note", _caught("e.add_note('x')"), Fails("SecurityError")),
     ("args-allowed", _caught("result = len(e.args)"), Gives(1)),
     ("args-item-allowed", _caught("result = len(e.args[0])"), Gives(len("division by zero"))),
     ("args-of-our-error", _caught("result = len(e.args)", "sma(close, 0)"), Gives(1)),
@@ -582,7 +585,7 @@ EXCEPTIONS = cases(
     (
         "stop-iteration-value",
         _caught("result = e.value", "raise StopIteration(sma)"),
-        Fails("AttributeError"),
+        Fails("SecurityError"),
     ),
     ("system-exit", "raise SystemExit(0)", Fails("NameError")),
     ("keyboard-interrupt", "raise KeyboardInterrupt", Fails("NameError")),
@@ -605,40 +608,46 @@ def test_exception_attributes(run: Run, body: str, expect: Expect) -> None:
 
 MUTATIONS = [
     # (id, probe expression, pristine value, mutation, what the mutating symbol gets)
-    ("helper-attribute", "sma((1, 2, 3), 2)[-1]", 2.5, "sma.x = 1", Fails("TypeError")),
+    ("helper-attribute", "sma((1, 2, 3), 2)[-1]", 2.5, "sma.x = 1", Fails("SecurityError")),
     ("helper-rebound", "sma((1, 2, 3), 2)[-1]", 2.5, "sma = max", Gives(2.5)),
     ("helper-deleted", "stdev((1, 2, 3))", 1.0, "del stdev", Gives(1.0)),
-    ("math-function", "math.sqrt(16.0)", 4.0, "math.sqrt = abs", Fails("TypeError")),
-    ("math-delete", "math.sqrt(16.0)", 4.0, "del math.sqrt", Fails("TypeError")),
-    ("math-constant", "math.pi", math.pi, "math.pi = 3", Fails("TypeError")),
-    ("math-function-attr", "math.sqrt(16.0)", 4.0, "math.sqrt.x = 1", Fails("TypeError")),
+    ("math-function", "math.sqrt(16.0)", 4.0, "math.sqrt = abs", Fails("SecurityError")),
+    ("math-delete", "math.sqrt(16.0)", 4.0, "del math.sqrt", Fails("SecurityError")),
+    ("math-constant", "math.pi", math.pi, "math.pi = 3", Fails("SecurityError")),
+    ("math-function-attr", "math.sqrt(16.0)", 4.0, "math.sqrt.x = 1", Fails("SecurityError")),
     (
         "statistics-function",
         "statistics.mean([1, 2, 6])",
         3,
         "statistics.mean = max",
-        Fails("TypeError"),
+        Fails("SecurityError"),
     ),
     ("params-item", "params.get('window')", 5, "params['window'] = 99", Gives(5)),
     ("params-clear", "len(params)", 1, "params.clear()", Gives(1)),
     ("info-item", "len(info['name'])", None, "info['name'] = 'x' * 50", Gives(None)),
     ("info-clear", "len(info)", 3, "info.clear()", Gives(3)),
-    ("close-item", "len(close)", 260, "close[0] = 0.0", Fails("TypeError")),
+    ("close-item", "len(close)", 260, "close[0] = 0.0", Fails("SecurityError")),
     ("close-rebound", "len(close)", 260, "close += (0.0,)", Gives(260)),
-    ("dates-item", "len(dates)", 260, "dates[0] = 'x'", Fails("TypeError")),
-    ("volume-append", "len(volume)", 260, "volume.append(1)", Fails("AttributeError")),
+    ("dates-item", "len(dates)", 260, "dates[0] = 'x'", Fails("SecurityError")),
+    ("volume-append", "len(volume)", 260, "volume.append(1)", Fails("SecurityError")),
     (
         "helper-output",
         "sma((1, 2, 3), 2)[-1]",
         2.5,
         "r = sma((1, 2, 3), 2)\nr[2] = 0",
-        Fails("TypeError"),
+        Fails("SecurityError"),
     ),
     ("builtin-rebound", "abs(-3)", 3, "abs = len", Gives(3)),
-    ("builtin-attribute", "len((1, 2))", 2, "len.x = 1", Fails("TypeError")),
-    ("builtin-type-attr", "int('7')", 7, "int.real = 5", Fails("TypeError")),
-    ("builtin-type-method", "dict(a=1).get('a')", 1, "dict.get = None", Fails("TypeError")),
-    ("exception-class", "len(ValueError('x').args)", 1, "ValueError.args = ()", Fails("TypeError")),
+    ("builtin-attribute", "len((1, 2))", 2, "len.x = 1", Fails("SecurityError")),
+    ("builtin-type-attr", "int('7')", 7, "int.real = 5", Fails("SecurityError")),
+    ("builtin-type-method", "dict(a=1).get('a')", 1, "dict.get = None", Fails("SecurityError")),
+    (
+        "exception-class",
+        "len(ValueError('x').args)",
+        1,
+        "ValueError.args = ()",
+        Fails("SecurityError"),
+    ),
     ("sorted-rebound", "sorted((3, 1))[0]", 1, "sorted = reversed", Gives(1)),
 ]
 

@@ -1,0 +1,57 @@
+"""Per-user limits (active jobs, request rate) and idempotent submits."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.helpers import BASE, submit
+
+BODY = {"script": "result = 1", "symbols": ["AAPL"]}
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.with_overrides(max_active_jobs=3, rate_limit_execute="6 per minute")
+
+
+def test_more_active_jobs_than_allowed_is_429_with_retry_after(client, redis_client):
+    # No worker runs here, so every job stays queued and counts as active.
+    for _ in range(3):
+        assert submit(client, BODY).status_code == 202
+    response = submit(client, BODY)
+    assert response.status_code == 429
+    assert response.get_json()["error"]["type"] == "RateLimited"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert len(redis_client.keys("calc:job:*[0-9a-f]")) == 3  # the refused one left nothing
+    jobs = client.get(f"{BASE}/jobs").get_json()["items"]
+    client.delete(f"{BASE}/jobs/{jobs[0]['job_id']}")  # cancelling frees a place
+    assert submit(client, BODY).status_code == 202
+
+
+def test_request_rate_limit_is_429_in_the_envelope(client):
+    statuses = [submit(client, {**BODY, "symbols": []}).status_code for _ in range(7)]
+    assert statuses[:6] == [400] * 6
+    assert statuses[6] == 429
+    response = submit(client, BODY)
+    assert response.status_code == 429
+    assert response.get_json()["error"]["type"] == "RateLimited"
+    assert "Retry-After" in response.headers
+    # Other routes have their own, higher limit.
+    assert client.get(f"{BASE}/jobs").status_code == 200
+
+
+def test_idempotency_key_answers_the_same_job(client, redis_client):
+    first = submit(client, BODY, **{"Idempotency-Key": "k-1"})
+    again = submit(client, BODY, **{"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 202
+    assert first.get_json()["job_id"] == again.get_json()["job_id"]
+    assert len(redis_client.keys("calc:job:*[0-9a-f]")) == 1
+    other = submit(client, {**BODY, "symbols": ["MSFT"]}, **{"Idempotency-Key": "k-1"})
+    assert other.status_code == 409
+    assert other.get_json()["error"]["type"] == "Conflict"
+    assert (
+        submit(client, BODY, **{"Idempotency-Key": "k-2"}).get_json()["job_id"]
+        != (first.get_json()["job_id"])
+    )
+    too_long = submit(client, BODY, **{"Idempotency-Key": "x" * 101})
+    assert too_long.status_code == 400
