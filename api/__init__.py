@@ -9,7 +9,8 @@ from settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (default: the environment), with no I/O at import."""
-    from api import logs, metrics
+    import logconfig
+    from api import metrics
     from api.auth import authenticate
     from api.cli import register_cli
     from api.cli_tokens import register_token_cli
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from workers.celery_app import configure as configure_celery
 
     settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
+    logconfig.configure(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep results in the order the symbols were asked

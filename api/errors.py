@@ -143,7 +143,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError):
-        log.warning("event=redis_unavailable path=%s error=%s", request.path, type(exc).__name__)
+        log.warning("redis unavailable", extra={"path": request.path, "error": type(exc).__name__})
         return envelope(
             503,
             "ServiceUnavailable",
@@ -155,7 +155,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     def _db_down(exc: Exception):
-        log.warning("event=database_unavailable path=%s error=%s", request.path, type(exc).__name__)
+        log.warning(
+            "database unavailable", extra={"path": request.path, "error": type(exc).__name__}
+        )
         return envelope(
             503,
             "ServiceUnavailable",
@@ -173,9 +175,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # Still the envelope, never HTML and never our traceback; the log has the details.
-        log.exception(
-            "event=unexpected_error path=%s job_id=%s", request.path, g.get("job_id", "-")
-        )
+        log.exception("unexpected error", extra={"path": request.path, "job_id": g.get("job_id")})
         return envelope(500, "InternalError", "an unexpected error occurred; it has been logged")
 
 

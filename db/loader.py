@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Table, and_, or_, select, text
+from sqlalchemy import Column, Connection, MetaData, Table, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -281,9 +281,8 @@ def _insert_for(connection: Connection, table: Table) -> Any:
 def _upsert(
     session: Session, table: Table, rows: list[dict[str, Any]], report: LoadReport
 ) -> Sequence[str]:
-    """Insert new rows and update changed ones, leaving identical ones untouched; answer the
-    symbol of every row written (RETURNING lists only those), so no read-before-write is
-    needed to count them or to know whose data version moves."""
+    """Insert new rows and update changed ones, leaving identical ones as they are; answer
+    the symbol of every row written."""
     if not rows:
         return ()
     connection = session.connection()
@@ -299,25 +298,21 @@ def _upsert(
 def _upsert_via_insert(
     connection: Connection, table: Table, rows: list[dict[str, Any]]
 ) -> Sequence[str]:
-    """Portable path (SQLite; PostgreSQL drivers other than psycopg2): a batched upsert whose
-    ``DO UPDATE ... WHERE`` makes an identical row a no-op."""
-    insert = _insert_for(connection, table)
-    values = [c for c in table.columns if not c.primary_key]
-    stmt = insert.on_conflict_do_update(
-        index_elements=list(table.primary_key.columns),
-        set_={c.name: insert.excluded[c.name] for c in values},
-        where=or_(*(c.is_distinct_from(insert.excluded[c.name]) for c in values)),
-    ).returning(table.c.symbol)
-    return connection.execute(stmt, rows).scalars().all()
+    """Portable path (SQLite; PostgreSQL drivers other than psycopg2): a batched upsert."""
+    return (
+        connection.execute(_upsert_statement(_insert_for(connection, table)), rows).scalars().all()
+    )
 
 
 def _upsert_via_copy(
     connection: Connection, table: Table, rows: list[dict[str, Any]]
 ) -> Sequence[str]:
-    """PostgreSQL with psycopg2: COPY the batch into a temporary table, then one
-    ``INSERT ... SELECT`` of the new and changed rows. Several times faster than a multi-row
-    INSERT (psycopg2 quotes every parameter into the SQL text), and identical rows are not
-    even locked."""
+    """PostgreSQL with psycopg2: COPY the batch into a temporary table and upsert from there.
+
+    Several times faster than a multi-row INSERT, which psycopg2 builds by quoting every
+    parameter into the SQL text. The upsert reads the batch alone (no join with the stored
+    table, which the planner may turn into a scan of the whole table per batch).
+    """
     names = [c.name for c in table.columns]
     staging = Table(
         f"load_{table.name}", MetaData(), *(Column(c.name, c.type) for c in table.columns)
@@ -341,25 +336,23 @@ def _upsert_via_copy(
         cursor.copy_expert(copy_sql, buffer)
     finally:
         cursor.close()
-    # Fresh row counts so the planner joins the batch by index rather than scanning the table.
-    connection.execute(text(f"ANALYZE {staging_sql}"))
+    insert = postgresql.insert(table).from_select(names, select(staging))
+    return connection.execute(_upsert_statement(insert)).scalars().all()
 
-    keys = [c.name for c in table.primary_key.columns]
-    values = [name for name in names if name not in keys]
-    new, old = staging.c, table.c
-    differs = or_(
-        old[keys[0]].is_(None), *(old[name].is_distinct_from(new[name]) for name in values)
-    )
-    source = (
-        select(*(new[name] for name in names))
-        .select_from(staging.outerjoin(table, and_(*(old[k] == new[k] for k in keys))))
-        .where(differs)
-    )
-    insert = postgresql.insert(table).from_select(names, source)
-    stmt = insert.on_conflict_do_update(
-        index_elements=keys, set_={name: insert.excluded[name] for name in values}
+
+def _upsert_statement(insert: Any) -> Any:
+    """``insert`` made an upsert that writes only new or changed rows and returns their symbols.
+
+    The ``WHERE`` on ``DO UPDATE`` makes an identical row a no-op, and RETURNING lists only the
+    rows inserted or updated: the counts and the data versions need no read-before-write.
+    """
+    table = insert.table
+    values = [c for c in table.columns if not c.primary_key]
+    return insert.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={c.name: insert.excluded[c.name] for c in values},
+        where=or_(*(c.is_distinct_from(insert.excluded[c.name]) for c in values)),
     ).returning(table.c.symbol)
-    return connection.execute(stmt).scalars().all()
 
 
 def _bump_versions(session: Session, symbols: set[str]) -> None:

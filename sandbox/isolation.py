@@ -208,7 +208,9 @@ def _lock_down(fd: int, limits: ChildLimits) -> int:
     for sig in _CHILD_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     # SIGPROF's default action terminates the process: the CPU budget holds even inside C code.
+    # A mask inherited from the forking thread must not hold the budget's signals back.
     signal.signal(signal.SIGPROF, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF, signal.SIGXCPU})
     os.environ.clear()
     posix.environ.clear()  # os.environ is a copy of this one; it held the same secrets
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -7,7 +7,7 @@ the API imports it only to send tasks.
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from settings import Settings
 
@@ -24,6 +24,14 @@ def configure(settings: Settings) -> Celery:
 
     runtime.configure(settings)
     return app
+
+
+@setup_logging.connect
+def _json_logs(**_: object) -> None:
+    """Celery's own records and ours, as JSON lines (connecting here replaces Celery's setup)."""
+    import logconfig
+
+    logconfig.configure(app.conf.calc_settings.log_level)
 
 
 @worker_process_init.connect

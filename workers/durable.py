@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from db.audit import record_finished
 from db.session import session_scope
+from logconfig import job_fields
 from workers.jobstore import Job, JobStore
 from workers.metrics import observe_finished
 
@@ -31,7 +32,7 @@ def after_finish(store: JobStore, job: Job, engine: Engine) -> None:
     try:
         observe_finished(store.r, public)
     except redis.RedisError:
-        log.warning("job_id=%s event=metrics_failed", job_id, extra={"job_id": job_id})
+        log.warning("job metrics not recorded", extra=job_fields(job_id))
     record_job(job, public, engine)
 
 
@@ -58,14 +59,27 @@ def record_job(job: Job, public: dict, engine: Engine) -> None:
                 session=session,
             )
     except Exception:  # the job itself is finished in Redis; losing its audit copy is logged
-        log.exception(
-            "job_id=%s script_id=%s event=record_failed", job_id, f.get("script_id") or "-"
-        )
+        log.exception("job not recorded in the database", extra=_fields(job))
     else:
         log.info(
-            "job_id=%s script_id=%s user=%s event=job_recorded status=%s",
-            job_id,
-            f.get("script_id") or "-",
-            f.get("owner") or "-",
-            public["status"],
+            "job finished",
+            extra=_fields(
+                job,
+                status=public["status"],
+                symbols=public["progress"]["total"],
+                errors=len(public.get("errors") or {}),
+                duration_ms=public["duration_ms"],
+            ),
         )
+
+
+def _fields(job: Job, **more: object) -> dict[str, object]:
+    f = job.fields
+    script_id = int(f["script_id"]) if f.get("script_id") else None
+    return job_fields(
+        job.id,
+        script_id=script_id,
+        user=f.get("owner") or None,
+        source=f.get("source", "api"),
+        **more,
+    )

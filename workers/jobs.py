@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import date
 
 from db.market_data import ChunkData, latest_date, load_chunk
 from db.session import session_scope
+from logconfig import job_fields
 from sandbox.executor import Limits, run_batch
 from sandbox.runner import SymbolInput
 from workers.chunking import plan_chunks
@@ -30,11 +32,11 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> int:
     store = rt.store()
     spec = store.spec(job_id)
     if spec is None:
-        log.warning("job_id=%s event=start_job_missing", job_id)
+        log.warning("job to start is missing", extra=job_fields(job_id))
         return 0
     status = store.status(job_id)
     if status is None or status.finished:
-        log.info("job_id=%s event=start_job_skipped status=%s", job_id, status)
+        log.info("job already finished; not started", extra=_fields(spec, status=str(status)))
         return 0
     store.mark_running(job_id)
     if spec.as_of is None:
@@ -51,9 +53,7 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> int:
     store.set_fields(job_id, chunks=len(chunks))
     for number, symbols in enumerate(chunks):
         send_chunk(job_id, number, symbols)
-    log.info(
-        "job_id=%s event=job_started symbols=%d chunks=%d", job_id, len(spec.symbols), len(chunks)
-    )
+    log.info("job started", extra=_fields(spec, symbols=len(spec.symbols), chunks=len(chunks)))
     return len(chunks)
 
 
@@ -63,7 +63,9 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
     spec = store.spec(job_id)
     status = store.status(job_id)
     if spec is None or status is None or status.finished:
-        log.info("job_id=%s chunk=%d event=chunk_dropped status=%s", job_id, chunk_no, status)
+        log.info(
+            "chunk dropped", extra={**job_fields(job_id), "chunk": chunk_no, "status": str(status)}
+        )
         return
     recorded = store.recorded_symbols(job_id)
     todo = [s for s in symbols if s not in recorded]
@@ -71,7 +73,8 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
         # This chunk has already been delivered and lost its worker this many times:
         # running it again would only kill another worker.
         log.error(
-            "job_id=%s chunk=%d event=chunk_abandoned tries=%d", job_id, chunk_no, MAX_CHUNK_TRIES
+            "chunk abandoned after repeated worker loss",
+            extra=_fields(spec, chunk=chunk_no, tries=MAX_CHUNK_TRIES),
         )
         err = {"type": "WorkerLost", "message": "the worker running this symbol died repeatedly"}
         store.record_outcomes(job_id, ((s, {"value": None, "error": err}) for s in todo))
@@ -99,23 +102,24 @@ def _run_symbols(
     buffer: list[tuple[str, dict]] = []
     last_flush = time.monotonic()
     started = time.perf_counter()
-    for symbol, outcome in run_batch(spec.code, items, params=spec.params, limits=limits):
-        buffer.append((symbol, outcome))
-        now = time.monotonic()
-        if len(buffer) >= FLUSH_EVERY_OUTCOMES or now - last_flush >= FLUSH_EVERY_SECONDS:
-            store.record_outcomes(spec.job_id, buffer)
-            buffer.clear()
-            last_flush = now
-            if _should_stop(store, spec, deadline):
-                break
+    # closing(): leaving the loop early (deadline, cancel) kills the sandbox child at once.
+    with closing(run_batch(spec.code, items, params=spec.params, limits=limits)) as outcomes:
+        for symbol, outcome in outcomes:
+            buffer.append((symbol, outcome))
+            now = time.monotonic()
+            if len(buffer) >= FLUSH_EVERY_OUTCOMES or now - last_flush >= FLUSH_EVERY_SECONDS:
+                store.record_outcomes(spec.job_id, buffer)
+                buffer.clear()
+                last_flush = now
+                if _should_stop(store, spec, deadline):
+                    break
     if buffer:
         store.record_outcomes(spec.job_id, buffer)
     log.info(
-        "job_id=%s chunk=%d event=chunk_done symbols=%d seconds=%.3f",
-        spec.job_id,
-        chunk_no,
-        len(todo),
-        time.perf_counter() - started,
+        "chunk done",
+        extra=_fields(
+            spec, chunk=chunk_no, symbols=len(todo), seconds=round(time.perf_counter() - started, 3)
+        ),
     )
     if time.time() > deadline:
         _time_out(store, spec)
@@ -130,13 +134,17 @@ def _should_stop(store: JobStore, spec: JobSpec, deadline: float) -> bool:
 
 def _time_out(store: JobStore, spec: JobSpec) -> None:
     if store.finish(spec.job_id, JobStatus.TIMED_OUT, **timeout_errors(spec.wall_seconds)):
-        log.info("job_id=%s event=job_timed_out", spec.job_id)
+        log.info("job timed out", extra=_fields(spec))
 
 
 def _complete_if_done(store: JobStore, spec: JobSpec) -> None:
     done = store.record_outcomes(spec.job_id, ())
     if done >= len(spec.symbols) and store.finish(spec.job_id, JobStatus.COMPLETED):
-        log.info("job_id=%s event=job_completed symbols=%d", spec.job_id, done)
+        log.info("job completed", extra=_fields(spec, symbols=done))
+
+
+def _fields(spec: JobSpec, **more: object) -> dict[str, object]:
+    return job_fields(spec.job_id, script_id=spec.script_id, user=spec.owner, **more)
 
 
 def _inputs(

@@ -18,6 +18,7 @@ from croniter import croniter
 from db.audit import record_submitted
 from db.scripts import scheduled_scripts
 from db.session import session_scope
+from logconfig import job_fields
 from sandbox.compiler import code_sha256
 from workers.jobstore import PREFIX, JobSpec, ordered_unique
 from workers.runtime import Runtime
@@ -46,10 +47,8 @@ def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
                 when = latest_due(schedule["cron"], now)
             except (KeyError, ValueError) as exc:
                 log.warning(
-                    "script_id=%s event=bad_schedule error=%s",
-                    script.id,
-                    type(exc).__name__,
-                    extra={"script_id": script.id},
+                    "schedule skipped: invalid",
+                    extra={"script_id": script.id, "error": type(exc).__name__},
                 )
                 continue
             if now - when <= CATCH_UP:
@@ -85,11 +84,8 @@ def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
             )
         submit(spec)
         log.info(
-            "job_id=%s script_id=%s event=schedule_enqueued due=%s",
-            spec.job_id,
-            script_id,
-            when.isoformat(),
-            extra={"job_id": spec.job_id, "script_id": script_id, "user": owner or "-"},
+            "scheduled run queued",
+            extra=job_fields(spec.job_id, script_id=script_id, user=owner, due=when.isoformat()),
         )
         job_ids.append(spec.job_id)
     return job_ids

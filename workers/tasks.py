@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import redis
 from sqlalchemy.exc import OperationalError
 
+from logconfig import job_fields
 from workers import runtime
 from workers.celery_app import app
 from workers.jobs import process_chunk, start_job
@@ -52,16 +53,14 @@ def run_chunk(self, job_id: str, chunk_no: int, symbols: list[str]) -> None:
     except (OperationalError, redis.ConnectionError) as exc:
         if self.request.retries >= CHUNK_RETRIES:
             log.error(
-                "job_id=%s chunk=%d event=chunk_failed error=%s",
-                job_id,
-                chunk_no,
-                type(exc).__name__,
+                "chunk failed: market data unavailable",
+                extra=job_fields(job_id, chunk=chunk_no, error=type(exc).__name__),
             )
             err = {"type": "DataUnavailable", "message": "market data could not be loaded"}
             rt.store().finish(job_id, JobStatus.FAILED, error=err, fill_error=err)
             return
         log.warning(
-            "job_id=%s chunk=%d event=chunk_retry error=%s", job_id, chunk_no, type(exc).__name__
+            "chunk retried", extra=job_fields(job_id, chunk=chunk_no, error=type(exc).__name__)
         )
         with contextlib.suppress(redis.RedisError):  # a retry we chose is not a lost delivery
             rt.store().count_chunk_try(job_id, chunk_no, by=-1)
