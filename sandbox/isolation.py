@@ -18,6 +18,7 @@ its environment and closes every descriptor but the pipe.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import posix
@@ -185,6 +186,8 @@ def _child_main(fd: int, script: CompiledScript, items: Sequence[SymbolInput], s
     try:
         fd = _lock_down(fd, limits)
         shared = base_globals()
+        # What we inherited is never a script's garbage: keep collections to the scripts' objects.
+        gc.freeze()
         cpu = limits.cpu_seconds
         _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
         for item in items[start:]:
@@ -194,6 +197,9 @@ def _child_main(fd: int, script: CompiledScript, items: Sequence[SymbolInput], s
             resource.setrlimit(resource.RLIMIT_CPU, (cap, cpu_hard))
             signal.setitimer(signal.ITIMER_PROF, cpu)
             result = run_symbol(script, shared, item, params_json, limits.stdout_bytes)
+            # Reference cycles the script left behind would eat the next symbol's memory; their
+            # collection is charged to the symbol that made them.
+            gc.collect()
             signal.setitimer(signal.ITIMER_PROF, 0)
             _write_all(fd, _line(item.symbol, result))
     except BaseException:  # the child must never unwind into the parent's code

@@ -1,6 +1,6 @@
 """The real processes: gunicorn serving ``create_app()`` and a prefork Celery worker.
 
-Started once per module on a fresh SQLite database (the sample, plus 200 more symbols made
+Started once per test session on a fresh SQLite database (the sample, plus 200 more symbols made
 from real bars under suffixed names so a 500-symbol job has 500 real series) and a Redis
 database index of its own.
 """
@@ -155,7 +155,7 @@ def wait_healthy(service_url: str, procs: list[subprocess.Popen], workers: int =
     raise AssertionError(f"service not healthy: {getattr(last, 'text', last)}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live(tmp_path_factory) -> Iterator[LiveService]:
     from api.cli import load_market_data_command  # noqa: F401 - the loader must import
     from db.loader import load_prices_csv, load_stocks_csv

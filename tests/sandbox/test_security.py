@@ -362,12 +362,13 @@ GUARD_ALONE = [
 
 
 @pytest.mark.parametrize(("target", "attr"), GUARD_ALONE, ids=[f"{t}-{a}" for t, a in GUARD_ALONE])
-def test_attribute_guard_alone(target: str, attr: str) -> None:
+def test_attribute_guard_alone(canary: str, target: str, attr: str) -> None:
     obj = _guard_targets()[target]
     refusal = AttributeError if target == "namespace" else SecurityError  # no such function
     with pytest.raises(refusal) as caught:
         guarded_getattr(obj, attr)
     assert isinstance(caught.value, AttributeError)  # what plain Python would raise
+    assert canary not in str(caught.value)
     if target == "generator":
         obj.close()
 
@@ -375,10 +376,11 @@ def test_attribute_guard_alone(target: str, attr: str) -> None:
 @pytest.mark.parametrize(
     "target", ["function", "builtin", "exception", "module", "type", "namespace", "str", "tuple"]
 )
-def test_write_guard_alone(target: str) -> None:
+def test_write_guard_alone(canary: str, target: str) -> None:
     with pytest.raises(SecurityError) as caught:
         guarded_write(_guard_targets()[target])
     assert isinstance(caught.value, TypeError)  # what plain Python would raise
+    assert canary not in str(caught.value)
 
 
 def test_guards_allow_what_scripts_need() -> None:
@@ -783,6 +785,17 @@ def test_memory(run: Run, body: str, expect: Expect) -> None:
     check(run, on_first(body), expect)
 
 
+def test_memory_held_by_a_garbage_cycle_is_not_the_next_symbols(run: Run) -> None:
+    """A cycle of 200 MB left by one symbol is collected before the next symbol runs."""
+    source = (
+        f'if symbol == "{first_symbol()}":\n'
+        "    a = []\n    a.append(a)\n    a.append([0] * (25 * 10**6))\n    result = 1\n"
+        "else:\n    b = [0] * (25 * 10**6)\n    result = len(b)\n"
+    )
+    values = [out["value"] for _, out in run(source, count=3)]
+    assert values == [1, 25 * 10**6, 25 * 10**6]
+
+
 # --- recursion and C-stack crashes ----------------------------------------------------------------
 
 RECURSION = cases(
@@ -932,10 +945,12 @@ def test_compiler_exhaustion(run: Run, source: str) -> None:
         }
 
 
-def test_compiler_refuses_non_text() -> None:
+def test_compiler_refuses_non_text(canary: str) -> None:
     for source in (b"result = 1", None, 1, ["result = 1"]):
-        with pytest.raises(ScriptSyntaxError):
+        with pytest.raises(ScriptSyntaxError) as caught:
             compile_script(source)  # type: ignore[arg-type]
+        assert caught.value.message == "code must be a string"
+        assert canary not in caught.value.message
 
 
 # --- environment, files, network, processes ---------------------------------------------------
