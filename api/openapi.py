@@ -159,7 +159,7 @@ def _operation(route: Route) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": route.summary, "responses": {}}
     params: list[dict[str, Any]] = []
     for name in route.path_params:
-        kind = {"type": "integer"} if name == "script_id" else {"type": "string"}
+        kind = {"type": "integer", "minimum": 0} if name == "script_id" else {"type": "string"}
         params.append({"name": name, "in": "path", "required": True, "schema": kind})
     if route.query is not None:
         schema = route.query.model_json_schema()

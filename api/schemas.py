@@ -22,15 +22,28 @@ Symbol = Annotated[
 NoNul = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
+MAX_ID = 2**31 - 1  # the largest id the databases' INTEGER columns hold
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _one_of_script_or_id(schema: dict[str, Any]) -> None:
+    """Document what the validator enforces: exactly one of ``script`` or ``script_id``."""
+    props = schema["properties"]
+    props["script"] = {"type": "string", "minLength": 1, "description": "inline code"}
+    props["script_id"] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    schema["oneOf"] = [{"required": ["script"]}, {"required": ["script_id"]}]
 
 
 class ExecuteRequest(Strict):
     """``POST /execute``: exactly one of ``script`` or ``script_id``."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of_script_or_id)
+
     script: str | None = Field(None, min_length=1, description="inline code (up to 64 KiB)")
-    script_id: int | None = Field(None, ge=1, description="a saved script of the caller")
+    script_id: int | None = Field(None, ge=1, le=MAX_ID, description="a saved script")
     symbols: list[Symbol] = Field(min_length=1, max_length=5000)
     params: dict[str, Any] = Field(default_factory=dict)
     lookback: int = Field(252, ge=1, le=2520)
@@ -165,5 +178,5 @@ class JobListQuery(Strict):
 
 class ScriptListQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_ID)
     q: Annotated[NoNul, StringConstraints(max_length=200)] | None = None

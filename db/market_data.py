@@ -75,6 +75,10 @@ def load_chunk(
 
     query = _bars_query(wanted, session=session, lookback=lookback, as_of=as_of)
     rows = session.execute(query).all()  # one fetchall: cheaper than row-by-row iteration
+    # Sorted here, not in SQL: rows arrive as per-symbol runs already in date order, which
+    # Python's sort merges in linear time, while the database would sort the whole result
+    # (on PostgreSQL with the default work_mem, spilling to disk for a large chunk).
+    rows.sort(key=itemgetter(0, 1))
     bars: dict[str, Bars] = {}
     for symbol, group in groupby(rows, key=itemgetter(0)):
         _, dates, opens, highs, lows, closes, volumes = zip(*group, strict=True)

@@ -12,7 +12,7 @@ from api.errors import Conflict, NotFound
 from api.extension import calc, db_session
 from api.parsing import parse_body, parse_query
 from api.routes.execute import check_code_size
-from api.schemas import ScriptBody, ScriptListQuery
+from api.schemas import MAX_ID, ScriptBody, ScriptListQuery
 from db.audit import latest_run
 from db.models import CustomScript
 from db.scripts import (
@@ -53,7 +53,9 @@ def _checked_body() -> ScriptBody:
 
 
 def _owned(script_id: int) -> CustomScript:
-    script = get_script(script_id, owner=current_owner(), session=db_session())
+    script = None
+    if script_id <= MAX_ID:
+        script = get_script(script_id, owner=current_owner(), session=db_session())
     if script is None:
         raise NotFound(f"no script {script_id}")
     return script

@@ -755,8 +755,10 @@ def test_cpu_exhaustion(cpu_batch: tuple[dict, float], attack: str) -> None:
     assert attacked["error"]["type"] == "TimeoutError", attacked
     index = 2 * list(CPU_ATTACKS).index(attack) + 1
     assert after == {"value": sample_items()[index].close[-1], "error": None, "stdout": ""}
-    # each attack costs its budget plus a fork: nowhere near the parent's wall-clock backstop
-    assert elapsed < len(CPU_ATTACKS) * (CPU_LIMITS.cpu_seconds + 1.0)
+    # Each attack costs about its CPU budget (more on a busy machine): well under what the
+    # parent's wall-clock backstop (5 budgets plus 2 s per symbol) would have taken.
+    backstop = len(CPU_ATTACKS) * (CPU_LIMITS.cpu_seconds * 5 + 2)
+    assert elapsed < backstop * 0.6
 
 
 # --- memory ---------------------------------------------------------------------------------------
