@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from schemathesis import checks
 
 EXAMPLES_PER_OPERATION = 25  # a bounded run for CI; raise it locally to dig deeper
 # Every answer must be documented and match its schema, and none may be a 5xx. Not checked:

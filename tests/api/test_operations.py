@@ -152,7 +152,7 @@ def test_openapi_describes_every_route(client):
     described = {
         (method, path.removeprefix(BASE)) for path, ops in doc["paths"].items() for method in ops
     }
-    assert ROUTES_OF_API_MD <= described
+    assert described >= ROUTES_OF_API_MD
     execute = doc["paths"][f"{BASE}/execute"]["post"]
     schema = doc["components"]["schemas"][
         execute["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
