@@ -42,7 +42,7 @@ def scheduled(rt):
 
 def collect(rt):
     sent = []
-    return sent, (lambda spec: sent.append(spec))
+    return sent, sent.append
 
 
 def test_latest_due():
@@ -85,6 +85,7 @@ def test_not_due_or_long_past_is_not_enqueued(rt, scheduled):
 
 def test_clearing_the_schedule_or_deleting_stops_it(rt, scheduled):
     sent, submit = collect(rt)
+    assert sent == []
     with session_scope(rt.app_engine) as session:
         session.get(CustomScript, scheduled).schedule = None
     assert enqueue_due(THURSDAY_2230, rt=rt, submit=submit) == []
