@@ -85,13 +85,13 @@ def test_not_due_or_long_past_is_not_enqueued(rt, scheduled):
 
 def test_clearing_the_schedule_or_deleting_stops_it(rt, scheduled):
     sent, submit = collect(rt)
-    assert sent == []
     with session_scope(rt.app_engine) as session:
         session.get(CustomScript, scheduled).schedule = None
     assert enqueue_due(THURSDAY_2230, rt=rt, submit=submit) == []
     with session_scope(rt.app_engine) as session:
         session.delete(session.get(CustomScript, scheduled))
     assert enqueue_due(THURSDAY_2230, rt=rt, submit=submit) == []
+    assert sent == []
 
 
 @pytest.mark.usefixtures("celery_worker")
