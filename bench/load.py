@@ -42,6 +42,76 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+class LoadRun:
+    """The shared tallies of one run; ``client`` is what each thread does."""
+
+    def __init__(self, url: str, jobs: list[list[str]], tokens: list[str | None]):
+        self.url = url
+        self.jobs = jobs
+        self.tokens = tokens
+        self.lock = threading.Lock()
+        self.statuses: Counter[int] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.submit_s: list[float] = []
+        self.result_s: list[float] = []
+        self.gate = threading.Barrier(len(jobs))
+
+    def client(self, index: int) -> None:
+        session = requests.Session()
+        if self.tokens[index]:
+            session.headers["Authorization"] = f"Bearer {self.tokens[index]}"
+        self.gate.wait()
+        started = time.perf_counter()
+        while True:  # a 429 is retried after Retry-After, as a real client would
+            t0 = time.perf_counter()
+            response = session.post(
+                f"{self.url}/api/custom-calculations/execute",
+                json={"script": WITH_HELPERS, "symbols": self.jobs[index]},
+                timeout=60,
+            )
+            self.count(response.status_code)
+            if response.status_code != 429:
+                break
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        with self.lock:
+            self.submit_s.append(time.perf_counter() - t0)
+        if response.status_code not in (200, 202):
+            with self.lock:
+                self.outcomes[f"submit {response.status_code}"] += 1
+            return
+        job = response.json()
+        while job["status"] in ("queued", "running"):
+            poll = session.get(
+                f"{self.url}/api/custom-calculations/jobs/{job['job_id']}", timeout=60
+            )
+            self.count(poll.status_code)
+            job = poll.json()
+            if job.get("status") in ("queued", "running"):
+                time.sleep(0.2)
+        correct = job["status"] == "completed" and set(job["results"]) == set(self.jobs[index])
+        with self.lock:
+            self.result_s.append(time.perf_counter() - started)
+            self.outcomes[job["status"] if correct else "wrong"] += 1
+
+    def count(self, status: int) -> None:
+        with self.lock:
+            self.statuses[status] += 1
+
+    def report(self, elapsed: float) -> None:
+        done = len(self.result_s)
+        print(f"clients {len(self.jobs)}, wall {elapsed:.1f} s, jobs/s {done / elapsed:.1f}")
+        print(
+            f"submit latency  p50 {statistics.median(self.submit_s) * 1000:.0f} ms  "
+            f"p99 {percentile(self.submit_s, 0.99) * 1000:.0f} ms"
+        )
+        if self.result_s:
+            print(
+                f"time to result  p50 {statistics.median(self.result_s):.2f} s  "
+                f"p99 {percentile(self.result_s, 0.99):.2f} s"
+            )
+        print(f"outcomes {dict(self.outcomes)}  HTTP statuses {dict(self.statuses)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -52,59 +122,11 @@ def main() -> None:
     tokens = make_tokens(args.clients) if args.tokens else [None] * args.clients
     rng = random.Random(7)
     jobs = [rng.sample(symbols, rng.randint(50, 200)) for _ in range(args.clients)]
-    statuses: Counter[int] = Counter()
-    lock = threading.Lock()
-    submit_s: list[float] = []
-    result_s: list[float] = []
-    outcomes: Counter[str] = Counter()
-    start_gate = threading.Barrier(args.clients)
-
-    def client(index: int) -> None:
-        session = requests.Session()
-        if tokens[index]:
-            session.headers["Authorization"] = f"Bearer {tokens[index]}"
-        start_gate.wait()
-        started = time.perf_counter()
-        while True:
-            t0 = time.perf_counter()
-            response = session.post(f"{args.url}/api/custom-calculations/execute",
-                                    json={"script": WITH_HELPERS, "symbols": jobs[index]},
-                                    timeout=60)  # fmt: skip
-            with lock:
-                statuses[response.status_code] += 1
-            if response.status_code != 429:
-                break
-            time.sleep(float(response.headers.get("Retry-After", "1")))
-        with lock:
-            submit_s.append(time.perf_counter() - t0)
-        if response.status_code not in (200, 202):
-            with lock:
-                outcomes[f"submit {response.status_code}"] += 1
-            return
-        job = response.json()
-        while job["status"] in ("queued", "running"):
-            poll = session.get(f"{args.url}/api/custom-calculations/jobs/{job['job_id']}",
-                               timeout=60)  # fmt: skip
-            with lock:
-                statuses[poll.status_code] += 1
-            job = poll.json()
-            if job.get("status") in ("queued", "running"):
-                time.sleep(0.2)
-        correct = job["status"] == "completed" and set(job["results"]) == set(jobs[index])
-        with lock:
-            result_s.append(time.perf_counter() - started)
-            outcomes[job["status"] if correct else "wrong"] += 1
-
+    run = LoadRun(args.url, jobs, tokens)
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.clients) as pool:
-        list(pool.map(client, range(args.clients)))
-    elapsed = time.perf_counter() - began
-    print(f"clients {args.clients}, wall {elapsed:.1f} s, jobs/s {len(result_s) / elapsed:.1f}")
-    print(f"submit latency  p50 {statistics.median(submit_s) * 1000:.0f} ms  "
-          f"p99 {percentile(submit_s, 0.99) * 1000:.0f} ms")  # fmt: skip
-    print(f"time to result  p50 {statistics.median(result_s):.2f} s  "
-          f"p99 {percentile(result_s, 0.99):.2f} s")  # fmt: skip
-    print(f"outcomes {dict(outcomes)}  HTTP statuses {dict(statuses)}")
+        list(pool.map(run.client, range(args.clients)))
+    run.report(time.perf_counter() - began)
 
 
 if __name__ == "__main__":
