@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from types import CodeType
@@ -68,8 +69,16 @@ def compile_script(source: str) -> CompiledScript:
     return _compile_cached(source)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=256)  # at most 256 x 64 KiB of source (plus code objects) per process
 def _compile_cached(source: str) -> CompiledScript:
+    # Compiler warnings (``x is 1``, bad escapes) are the script's business, not our logs',
+    # and must not turn into errors where warnings are errors (as under pytest).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _compile_uncached(source)
+
+
+def _compile_uncached(source: str) -> CompiledScript:
     tree = _parse(source)
     _check_policy(tree)
     try:
