@@ -57,7 +57,12 @@ def celery_options(settings: Settings) -> dict[str, Any]:
                 "task": "calc.enqueue_due_scripts",
                 "schedule": crontab(),  # every minute, on the minute
                 "options": {"expires": 55},  # a tick not run within the minute is dropped
-            }
+            },
+            "sweep-overdue-jobs": {
+                "task": "calc.sweep_overdue_jobs",
+                "schedule": 30.0,
+                "options": {"expires": 25},
+            },
         },
         "calc_settings": settings,
     }

@@ -73,12 +73,18 @@ def load_chunk(
     if not wanted:
         return ChunkData(bars={}, info={}, known=frozenset())
 
-    query = _bars_query(wanted, session=session, lookback=lookback, as_of=as_of)
-    rows = session.execute(query).all()  # one fetchall: cheaper than row-by-row iteration
-    # Sorted here, not in SQL: rows arrive as per-symbol runs already in date order, which
-    # Python's sort merges in linear time, while the database would sort the whole result
-    # (on PostgreSQL with the default work_mem, spilling to disk for a large chunk).
-    rows.sort(key=itemgetter(0, 1))
+    result = session.execute(_bars_query(wanted, session=session, lookback=lookback, as_of=as_of))
+    try:
+        # Plain tuples straight from the driver's cursor: no column here needs a result type
+        # conversion, and wrapping 500k bars in Row objects cost a third of the load time.
+        rows: list[tuple[Any, ...]] = result.cursor.fetchall()
+    finally:
+        result.close()
+    # Sorted here, not in SQL: the rows arrive as per-symbol runs already in date order, which
+    # Python's sort merges in linear time, while the database sorts the whole result (and
+    # PostgreSQL, with the default work_mem, spills to disk on a large chunk). (symbol, date)
+    # is unique, so the tuple comparison never reaches the prices.
+    rows.sort()
     bars: dict[str, Bars] = {}
     for symbol, group in groupby(rows, key=itemgetter(0)):
         _, dates, opens, highs, lows, closes, volumes = zip(*group, strict=True)

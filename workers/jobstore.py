@@ -333,6 +333,19 @@ class JobStore:
             return self.finish(job_id, JobStatus.FAILED, error=err, fill_error=err)
         return self.finish(job_id, JobStatus.TIMED_OUT, **timeout_errors(h["wall_seconds"]))
 
+    def sweep_overdue(self, *, now: float | None = None) -> list[str]:
+        """End every active job past its deadline (the watchdog's periodic pass)."""
+        now = time.time() if now is None else now
+        ended = []
+        for key in self.r.scan_iter(match=f"{PREFIX}:active:*", count=500):
+            for raw in self.r.zrangebyscore(key, "-inf", now):
+                job_id = _text(raw)
+                if self.expire_overdue(job_id):
+                    ended.append(job_id)
+                else:
+                    self.r.zrem(key, raw)  # already finished or expired: drop the stale entry
+        return ended
+
     def list_for(self, owner: str | None, *, limit: int) -> list[Job]:
         ids = self.r.zrevrange(self._owner_index(owner), 0, max(0, limit - 1))
         jobs = []

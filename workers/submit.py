@@ -9,6 +9,7 @@ from typing import Any
 from workers.jobstore import PREFIX, JobSpec, JobStore, owner_key
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+UNLIMITED = 2**31
 
 
 class IdempotencyConflict(Exception):
@@ -49,8 +50,9 @@ def submit_job(
                     raise IdempotencyConflict("this Idempotency-Key was used with another body")
                 return previous["job_id"], False
     try:
-        if max_active is not None:
-            store.reserve_active(spec, limit=max_active)
+        # Every job is listed among its owner's active ones: that is also how the periodic
+        # watchdog finds jobs whose workers died.
+        store.reserve_active(spec, limit=UNLIMITED if max_active is None else max_active)
         store.create(spec)
         run_job.apply_async(args=(spec.job_id,), task_id=spec.job_id)
     except BaseException:

@@ -44,6 +44,12 @@ def enqueue_due_scripts() -> list[str]:
     return enqueue_due(datetime.now(UTC), rt=rt, submit=submit)
 
 
+@app.task(name="calc.sweep_overdue_jobs")
+def sweep_overdue_jobs() -> list[str]:
+    """Beat's minute tick: end jobs past their deadline whose workers died, even if no one reads them."""
+    return runtime.current().store().sweep_overdue()
+
+
 @app.task(name="calc.run_chunk", bind=True, max_retries=CHUNK_RETRIES)
 def run_chunk(self, job_id: str, chunk_no: int, symbols: list[str]) -> None:
     """One chunk of a job: load its bars, run them in the sandbox, record each outcome once."""

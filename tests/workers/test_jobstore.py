@@ -132,3 +132,19 @@ def test_wait_wakes_when_the_job_finishes_not_at_the_timeout(store):
     timer.join()
     assert store.status(spec.job_id) is JobStatus.COMPLETED
     assert elapsed < 5  # woken by the message, far before the 10 s timeout
+
+
+def test_the_periodic_watchdog_ends_jobs_nobody_reads(store):
+    lost = make_spec(wall=1.0)
+    store.reserve_active(lost, limit=10)
+    store.create(lost)
+    store.mark_running(lost.job_id)
+    alive = make_spec(wall=1.0)
+    store.reserve_active(alive, limit=10)
+    store.create(alive)
+    assert store.sweep_overdue() == []  # nothing is overdue yet
+    later = time.time() + 3600
+    assert set(store.sweep_overdue(now=later)) == {lost.job_id, alive.job_id}
+    assert store.status(lost.job_id) is JobStatus.TIMED_OUT
+    assert store.status(alive.job_id) is JobStatus.FAILED  # never picked up by a worker
+    assert store.sweep_overdue(now=later) == []

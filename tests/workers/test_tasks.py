@@ -1,0 +1,39 @@
+"""The tasks through a real Celery worker: a database outage is retried, then a clear error."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from workers.jobstore import JobSpec, JobStore, new_job_id
+from workers.submit import submit_job
+
+DEAD_DATABASE = "postgresql+psycopg2://postgres@127.0.0.1:1/none"
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.with_overrides(database_url=DEAD_DATABASE, market_data_url=DEAD_DATABASE)
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_market_data_outage_is_retried_then_reported_not_a_crash_loop(redis_client):
+    store = JobStore(redis_client, ttl_seconds=60)
+    spec = JobSpec(job_id=new_job_id(), owner=None, code="result = 1", code_sha256="0" * 64,
+                   symbols=["AAPL", "MSFT"], params={}, lookback=20, as_of="2018-02-07",
+                   wall_seconds=30)  # fmt: skip
+    submit_job(spec, store=store)
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        job = store.load(spec.job_id, owner=None)
+        if job.status.finished:
+            break
+        time.sleep(0.1)
+    body = job.to_public()
+    assert body["status"] == "failed"
+    assert body["error"]["type"] == "DataUnavailable"
+    assert {e["type"] for e in body["errors"].values()} == {"DataUnavailable"}
+    assert set(body["results"]) == {"AAPL", "MSFT"}
+    tries = redis_client.hgetall(f"calc:job:{spec.job_id}:tries")
+    assert all(int(n) <= 1 for n in tries.values())  # retries are not counted as lost workers
