@@ -46,7 +46,7 @@ def enqueue_due_scripts() -> list[str]:
 
 @app.task(name="calc.sweep_overdue_jobs")
 def sweep_overdue_jobs() -> list[str]:
-    """Beat's minute tick: end jobs past their deadline whose workers died, even if no one reads them."""
+    """Beat's half-minute tick: end overdue jobs whose workers died, even if no one reads them."""
     return runtime.current().store().sweep_overdue()
 
 
