@@ -8,11 +8,15 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import date
 
-from db.market_data import ChunkData, latest_date, load_chunk
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from db.market_data import ChunkData, data_versions, latest_date, load_chunk
 from db.session import session_scope
 from logconfig import job_fields
 from sandbox.executor import Limits, run_batch
 from sandbox.runner import SymbolInput
+from workers import result_cache
 from workers.chunking import plan_chunks
 from workers.jobstore import JobSpec, JobStore, timeout_errors
 from workers.runtime import Runtime
@@ -89,8 +93,14 @@ def _run_symbols(
     as_of = date.fromisoformat(spec.as_of) if spec.as_of else None
     # The session is closed before any user code runs (STYLE 12).
     with session_scope(rt.market_engine) as session:
-        data = load_chunk(todo, session=session, lookback=spec.lookback, as_of=as_of)
-    items, missing = _inputs(todo, data, as_of)
+        keys = _cache_keys(spec, _versions(todo, session)) if as_of else {}
+        hits = result_cache.fetch(store.r, keys)
+        misses = [s for s in todo if s not in hits]
+        data = load_chunk(misses, session=session, lookback=spec.lookback, as_of=as_of)
+    if hits:
+        store.record_outcomes(spec.job_id, hits.items())
+        store.add_cache_hits(spec.job_id, len(hits))
+    items, missing = _inputs(misses, data, as_of)
     if missing:
         store.record_outcomes(spec.job_id, missing)
     deadline = store.deadline(spec.job_id) or (time.time() + spec.wall_seconds)
@@ -109,12 +119,14 @@ def _run_symbols(
             now = time.monotonic()
             if len(buffer) >= FLUSH_EVERY_OUTCOMES or now - last_flush >= FLUSH_EVERY_SECONDS:
                 store.record_outcomes(spec.job_id, buffer)
+                result_cache.store(store.r, keys, buffer)
                 buffer.clear()
                 last_flush = now
                 if _should_stop(store, spec, deadline):
                     break
     if buffer:
         store.record_outcomes(spec.job_id, buffer)
+        result_cache.store(store.r, keys, buffer)
     log.info(
         "chunk done",
         extra=_fields(
@@ -123,6 +135,26 @@ def _run_symbols(
     )
     if time.time() > deadline:
         _time_out(store, spec)
+
+
+def _versions(symbols: list[str], session: Session) -> dict[str, int]:
+    """Data versions, or none when the market database has no versions table (an external,
+    read-only database): then nothing is cached, which is always correct."""
+    try:
+        with session.begin_nested():
+            return data_versions(symbols, session=session)
+    except SQLAlchemyError:
+        return {}
+
+
+def _cache_keys(spec: JobSpec, versions: dict[str, int]) -> dict[str, str]:
+    return result_cache.cache_keys(
+        code_sha256=spec.code_sha256,
+        params=spec.params,
+        lookback=spec.lookback,
+        as_of=spec.as_of or "",
+        versions=versions,
+    )
 
 
 def _should_stop(store: JobStore, spec: JobSpec, deadline: float) -> bool:

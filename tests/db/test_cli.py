@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, inspect, select
 
+from api import create_app
 from api.cli import register_cli
 from db.models import StockDailyData, StockInfo
 from db.session import make_engine, session_scope
@@ -130,8 +131,6 @@ def test_seed_sample_loads_once(empty_url: str) -> None:
 
 
 def test_create_app_registers_the_commands(tmp_path: Path) -> None:
-    from api import create_app  # noqa: PLC0415 -- the factory is the unit under test here
-
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}", redis_url=TEST_REDIS_URL
     )

@@ -123,7 +123,7 @@ def test_bars_are_read_with_one_query(sample_market_data: str, sample_csv: Csv) 
     assert len(chunk.bars) == 300
     assert sum("stock_daily_data" in sql for sql in statements) == 1
     assert sum("stock_info" in sql for sql in statements) == 1
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+    assert len(statements) == 2  # nothing else: no per-symbol queries, no "known" check
 
 
 def test_duplicates_and_empty_input(sample_session: Session) -> None:
