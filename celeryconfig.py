@@ -47,7 +47,7 @@ def celery_options(settings: Settings) -> dict[str, Any]:
             "interval_max": 0.3,
         },
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        "task_send_sent_event": False,  # one publish per task, not two; workers still send events
         "worker_max_memory_per_child": 512 * 1024,  # KiB: recycle a bloated worker process
         "worker_hijack_root_logger": False,
         "timezone": "UTC",

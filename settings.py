@@ -49,12 +49,13 @@ class Settings:
     max_job_wall_seconds: float = 60.0  # a request may ask for less, never more
     worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     chunks_per_process: int = 2
-    min_chunk_size: int = 10
+    min_chunk_size: int = 100  # per-chunk costs (a task hop, a query, a fork) amortize over this
 
     # Sandbox limits.
     symbol_cpu_seconds: float = 1.0
     child_memory_mb: int = 256
     stdout_bytes: int = 4096
+    bars_cache_bars: int = 600_000  # bars each worker process keeps in memory (~100 MB)
 
     @property
     def market_data_url_or_default(self) -> str:
@@ -87,6 +88,7 @@ class Settings:
             min_chunk_size=_int(env, "CALC_MIN_CHUNK_SIZE", base.min_chunk_size),
             symbol_cpu_seconds=_float(env, "CALC_SYMBOL_CPU_SECONDS", base.symbol_cpu_seconds),
             child_memory_mb=_int(env, "CALC_CHILD_MEMORY_MB", base.child_memory_mb),
+            bars_cache_bars=_int(env, "CALC_BARS_CACHE_BARS", base.bars_cache_bars),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -34,10 +34,10 @@ def init_db_command() -> None:
 
 
 @click.command("load-market-data")
-@click.argument("prices", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("prices", type=click.Path(path_type=Path))
 @click.option(
     "--stocks",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="CSV of symbol,name,sector,industry to load first.",
 )
 @click.option(

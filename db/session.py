@@ -19,9 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 # How long an SQLite writer waits for another process's write lock before "database is locked".
-# Writes here are short (one job's audit row, one script), except a market-data load, which
-# holds the lock for a few seconds; 30 s covers that without hiding a real deadlock for long.
-SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# Writes here are short (one job's audit row, one script); a sample market-data load holds the
+# lock for about 4 s. Longer than 10 s and a request would meet gunicorn's 30 s worker timeout.
+SQLITE_BUSY_TIMEOUT_SECONDS = 10
 # Fail fast when PostgreSQL is unreachable: the API answers 503 instead of hanging a worker.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 2
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from db.session import make_engine
 from settings import Settings
+from workers.bars_cache import BarsCache
 from workers.durable import after_finish
 from workers.jobstore import JobStore
 
@@ -24,6 +25,13 @@ class Runtime:
     _redis: redis.Redis | None = None
     _engines: dict[str, Engine] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _bars_cache: BarsCache | None = None
+
+    @property
+    def bars_cache(self) -> BarsCache:
+        if self._bars_cache is None:
+            self._bars_cache = BarsCache(self.settings.bars_cache_bars)
+        return self._bars_cache
 
     @property
     def redis(self) -> redis.Redis:

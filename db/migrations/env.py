@@ -20,7 +20,7 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    url = context.get_x_argument(as_dictionary=True).get("url") or config.attributes.get("url")
+    url = context.get_x_argument(as_dictionary=True).get("url")
     if not url:
         raise SystemExit("no database URL: pass -x url=... (e.g. -x url=sqlite:///instance/x.db)")
     return url

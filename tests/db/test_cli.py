@@ -88,6 +88,7 @@ def test_load_market_data_lists_bad_rows_and_succeeds(empty_url: str, tmp_path: 
         (lambda path: None, "cannot read {path}: No such file or directory"),
         (lambda path: path.write_bytes(b"\x1f\x8bnot really gzip"), "cannot read {path}"),
         (lambda path: path.write_text("a,b\n1,2\n"), "expected the header"),
+        (lambda path: path.mkdir(), "cannot read {path}: Is a directory"),
     ],
 )
 def test_load_market_data_fails_with_one_line_for_a_bad_file(

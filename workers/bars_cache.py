@@ -1,0 +1,97 @@
+"""A per-process cache of loaded windows of bars, keyed by the symbol's data version.
+
+Analysts re-run a script over the same universe and window many times an hour; reading
+and building the same 50,000 bars again is most of a job's cost. Each worker process
+keeps the windows it loaded, keyed by (database, symbol, data version, as_of, lookback):
+a changed symbol has a new version, so an entry is never stale, only unused. Symbols of a
+database without data versions are never cached. Bounded by a total number of bars
+(least recently used windows go first). Nothing here is needed by any other worker.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from db.market_data import Bars, ChunkData
+
+Key = tuple[str, str, int, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One symbol's cached window: its bars (None: known, but no bars there) and info."""
+
+    bars: Bars | None
+    info: dict[str, Any]
+
+
+class BarsCache:
+    def __init__(self, max_bars: int):
+        self.max_bars = max_bars
+        self._entries: OrderedDict[Key, Window] = OrderedDict()
+        self._bars = 0
+        self._lock = threading.Lock()
+
+    def lookup(self, keys: Mapping[str, Key]) -> dict[str, Window]:
+        found: dict[str, Window] = {}
+        with self._lock:
+            for symbol, key in keys.items():
+                window = self._entries.get(key)
+                if window is not None:
+                    self._entries.move_to_end(key)
+                    found[symbol] = window
+        return found
+
+    def remember(self, keys: Mapping[str, Key], data: ChunkData) -> None:
+        """Keep the windows just loaded for the symbols that have a key (a data version)."""
+        with self._lock:
+            for symbol, key in keys.items():
+                if symbol not in data.known or key in self._entries:
+                    continue
+                bars = data.bars.get(symbol)
+                if bars is not None:
+                    bars = _interned(bars)
+                self._entries[key] = Window(bars, dict(data.info.get(symbol) or {}))
+                self._bars += len(bars.dates) if bars is not None else 1
+            while self._bars > self.max_bars and self._entries:
+                _, old = self._entries.popitem(last=False)
+                self._bars -= len(old.bars.dates) if old.bars is not None else 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def window_keys(
+    database: str, versions: Mapping[str, int], symbols: Sequence[str], as_of: str, lookback: int
+) -> dict[str, Key]:
+    return {s: (database, s, versions[s], as_of, lookback) for s in symbols if s in versions}
+
+
+def merge(cached: Mapping[str, Window], loaded: ChunkData) -> ChunkData:
+    """One ChunkData from cached windows and freshly loaded ones."""
+    bars = dict(loaded.bars)
+    info = dict(loaded.info)
+    known = set(loaded.known)
+    for symbol, window in cached.items():
+        known.add(symbol)
+        info[symbol] = dict(window.info)
+        if window.bars is not None:
+            bars[symbol] = window.bars
+    return ChunkData(bars=bars, info=info, known=frozenset(known))
+
+
+def _interned(bars: Bars) -> Bars:
+    """Share date strings across symbols: most windows hold the same trading days."""
+    return Bars(
+        tuple(sys.intern(d) for d in bars.dates),
+        bars.open,
+        bars.high,
+        bars.low,
+        bars.close,
+        bars.volume,
+    )
