@@ -27,10 +27,16 @@ def register_cli(app: Flask) -> None:
 
 
 @click.command("init-db")
+@click.option(
+    "--market-data/--no-market-data",
+    default=False,
+    help="Also migrate a separate MARKET_DATA_URL (a development copy; never the fund's "
+    "read-only production database).",
+)
 @with_appcontext
-def init_db_command() -> None:
-    """Apply the migrations to the app database (and the market-data one, if separate)."""
-    _migrate(_settings())
+def init_db_command(market_data: bool) -> None:
+    """Apply the migrations to the app database (and, if asked, a separate market-data one)."""
+    _migrate(_settings(), market_data=market_data)
 
 
 @click.command("load-market-data")
@@ -64,7 +70,7 @@ def load_market_data_command(prices: Path, stocks: Path | None, batch_size: int)
 def seed_sample_command() -> None:
     """Migrate, then load the shipped sample market data unless bars are already there."""
     settings = _settings()
-    _migrate(settings)
+    _migrate(settings, market_data=True)  # the sample goes into a database of our own
     url = settings.market_data_url_or_default
     engine = make_engine(url)
     try:
@@ -84,8 +90,10 @@ def _settings() -> Settings:
     return current_app.extensions["calc"].settings
 
 
-def _migrate(settings: Settings) -> None:
-    urls = dict.fromkeys([settings.database_url, settings.market_data_url_or_default])
+def _migrate(settings: Settings, *, market_data: bool) -> None:
+    urls = dict.fromkeys([settings.database_url])
+    if market_data:
+        urls[settings.market_data_url_or_default] = None
     for url in urls:
         try:
             upgrade_to_head(url)

@@ -35,12 +35,19 @@ def _count(url: str, model: type) -> int:
         engine.dispose()
 
 
-def test_init_db_migrates_the_app_and_a_separate_market_database(tmp_path: Path) -> None:
+def test_init_db_migrates_a_separate_market_database_only_when_asked(tmp_path: Path) -> None:
     app_url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     market_url = f"sqlite:///{tmp_path / 'market.sqlite3'}"
     runner = _app(Settings(database_url=app_url, market_data_url=market_url)).test_cli_runner()
 
     result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("newest schema") == 1
+    engine = make_engine(market_url)
+    assert inspect(engine).get_table_names() == []  # the fund's database is not ours to change
+    engine.dispose()
+
+    result = runner.invoke(args=["init-db", "--market-data"])
 
     assert result.exit_code == 0, result.output
     for url in (app_url, market_url):

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.api.helpers import sample_symbols
-from tests.e2e.conftest import stop
+from tests.e2e.conftest import SUFFIX, stop
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_chunks_spread_over_two_worker_nodes_and_sigterm_hands_back(live):
             time.sleep(0.3)
         else:
             raise AssertionError("the second worker did not join")
-        symbols = sample_symbols()[:300]
+        symbols = sample_symbols()[:300] + [s + SUFFIX for s in sample_symbols()[:200]]
         job_id = submit(live, symbols)
         time.sleep(1.5)
         os.kill(second.pid, signal.SIGTERM)  # warm shutdown: finish or hand back its chunks
