@@ -23,7 +23,7 @@ run: $(VENV)/.installed-run
 	@$(PY) -m scripts.check_redis "$(REDIS_URL)"
 	$(VENV)/bin/flask --app api init-db
 	$(VENV)/bin/flask --app api seed-sample
-	$(VENV)/bin/honcho start
+	$(VENV)/bin/honcho start --port $${PORT:-8000}  # honcho gives web (first) this PORT
 
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -91,6 +91,10 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
 def _run_symbols(
     store: JobStore, spec: JobSpec, todo: list[str], *, rt: Runtime, chunk_no: int
 ) -> None:
+    deadline = store.deadline(spec.job_id) or (time.time() + spec.wall_seconds)
+    if time.time() > deadline:  # queued past the job's deadline: not run late
+        _time_out(store, spec)
+        return
     as_of = date.fromisoformat(spec.as_of) if spec.as_of else None
     # The session is closed before any user code runs (STYLE 12).
     with session_scope(rt.market_engine) as session:
@@ -105,7 +109,6 @@ def _run_symbols(
     items, missing = _inputs(misses, data, as_of)
     if missing:
         store.record_outcomes(spec.job_id, missing)
-    deadline = store.deadline(spec.job_id) or (time.time() + spec.wall_seconds)
     limits = Limits(
         cpu_seconds=rt.settings.symbol_cpu_seconds,
         memory_mb=rt.settings.child_memory_mb,
@@ -139,11 +142,19 @@ def _run_symbols(
         _time_out(store, spec)
 
 
-def _load(symbols: list[str], versions: dict[str, int], spec: JobSpec, as_of: date | None, *,
-          rt: Runtime, session: Session) -> ChunkData:  # fmt: skip
+def _load(
+    symbols: list[str],
+    versions: dict[str, int],
+    spec: JobSpec,
+    as_of: date | None,
+    *,
+    rt: Runtime,
+    session: Session,
+) -> ChunkData:
     """The chunk's bars: windows this process already holds, the rest with one query."""
-    keys = window_keys(rt.settings.market_data_url_or_default, versions, symbols,
-                       spec.as_of or "", spec.lookback)  # fmt: skip
+    keys = window_keys(
+        rt.settings.market_data_url_or_default, versions, symbols, spec.as_of or "", spec.lookback
+    )
     cached = rt.bars_cache.lookup(keys)
     rest = [s for s in symbols if s not in cached]
     loaded = load_chunk(rest, session=session, lookback=spec.lookback, as_of=as_of)

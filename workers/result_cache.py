@@ -20,8 +20,18 @@ import redis
 from workers.jobstore import PREFIX
 
 TTL_SECONDS = 7 * 24 * 3600
-_NOT_CACHED = frozenset({"TimeoutError", "MemoryError", "RuntimeError", "WorkerLost",
-                         "Cancelled", "DataUnavailable", "UnknownSymbol", "NoData"})  # fmt: skip
+_NOT_CACHED = frozenset(
+    {
+        "TimeoutError",
+        "MemoryError",
+        "RuntimeError",
+        "WorkerLost",
+        "Cancelled",
+        "DataUnavailable",
+        "UnknownSymbol",
+        "NoData",
+    }
+)
 
 
 def cache_keys(
@@ -55,8 +65,9 @@ def cacheable(outcome: Mapping[str, Any]) -> bool:
     return err is None or err.get("type") not in _NOT_CACHED
 
 
-def store(client: redis.Redis, keys: Mapping[str, str],
-          outcomes: Iterable[tuple[str, Mapping[str, Any]]]) -> None:  # fmt: skip
+def store(
+    client: redis.Redis, keys: Mapping[str, str], outcomes: Iterable[tuple[str, Mapping[str, Any]]]
+) -> None:
     pipe = client.pipeline(transaction=False)
     count = 0
     for symbol, outcome in outcomes:

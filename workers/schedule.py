@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 from croniter import croniter
 
-from db.audit import record_submitted
 from db.scripts import scheduled_scripts
 from db.session import session_scope
 from logconfig import job_fields
@@ -71,17 +70,6 @@ def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
             script_id=script_id,
             source="schedule",
         )
-        with session_scope(rt.app_engine) as session:
-            record_submitted(
-                job_id=spec.job_id,
-                user_id=owner,
-                script_id=script_id,
-                code_sha256=spec.code_sha256,
-                symbol_count=len(spec.symbols),
-                created_at=dt.datetime.now(dt.UTC),
-                source="schedule",
-                session=session,
-            )
         submit(spec)
         log.info(
             "scheduled run queued",

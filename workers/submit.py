@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from db.audit import forget_submitted, record_submitted
 from workers.jobstore import PREFIX, JobSpec, JobStore, owner_key
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -24,23 +28,60 @@ def submit_job(
     spec: JobSpec,
     *,
     store: JobStore,
+    session: Session | None = None,
     idempotency_key: str | None = None,
     fingerprint: str = "",
     max_active: int | None = None,
-) -> tuple[str, bool]:
-    """Queue ``spec``; answer ``(job_id, created)``.
+) -> str:
+    """Queue ``spec`` and answer its job id (or, for a replayed idempotency key, the earlier
+    job's id; the same key with another body is ``IdempotencyConflict``).
 
-    With an idempotency key already used for the same body, answer that job instead
-    (``created`` False). With ``max_active``, an owner already at that many queued or
-    running jobs gets ``TooManyActiveJobs`` and nothing is queued. The job's record exists
-    before its task is queued, and the Celery task id is the job id. If the broker cannot
-    take the task, the record (and the key) are removed and the error propagates.
+    With a ``session``, the audit row is committed first: a database outage then fails the
+    submit with nothing queued, and a worker finishing the job always finds the row to
+    complete. The job's Redis record exists before its task is queued, and the Celery task
+    id is the job id. With ``max_active``, an owner already at that many queued or running
+    jobs gets ``TooManyActiveJobs``. Whatever fails, nothing half-made is left behind.
     """
+    if session is not None:
+        _record(spec, session)
+    try:
+        job_id = _enqueue(spec, store, idempotency_key, fingerprint, max_active)
+    except BaseException:
+        if session is not None:
+            forget_submitted(spec.job_id, session=session)
+        raise
+    if session is not None and job_id != spec.job_id:  # a replay: the earlier job answers
+        forget_submitted(spec.job_id, session=session)
+    return job_id
+
+
+def _record(spec: JobSpec, session: Session) -> None:
+    record_submitted(
+        job_id=spec.job_id,
+        user_id=spec.owner,
+        script_id=spec.script_id,
+        code_sha256=spec.code_sha256,
+        symbol_count=len(spec.symbols),
+        created_at=datetime.now(UTC),
+        source=spec.source,
+        session=session,
+    )
+    session.commit()
+
+
+def _enqueue(
+    spec: JobSpec,
+    store: JobStore,
+    idempotency_key: str | None,
+    fingerprint: str,
+    max_active: int | None,
+) -> str:
     from workers.tasks import run_job
 
     key = None
     if idempotency_key is not None:
-        key = f"{PREFIX}:idem:{owner_key(spec.owner)}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"  # noqa: E501
+        digest = hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()
+        key = f"{PREFIX}:idem:{owner_key(spec.owner)}:{digest}"
         claim = json.dumps({"job_id": spec.job_id, "fingerprint": fingerprint})
         if not store.r.set(key, claim, nx=True, ex=IDEMPOTENCY_TTL_SECONDS):
             raw = store.r.get(key)
@@ -48,7 +89,7 @@ def submit_job(
                 previous = json.loads(raw)
                 if previous["fingerprint"] != fingerprint:
                     raise IdempotencyConflict("this Idempotency-Key was used with another body")
-                return previous["job_id"], False
+                return previous["job_id"]
     try:
         # Every job is listed among its owner's active ones: that is also how the periodic
         # watchdog finds jobs whose workers died.
@@ -60,4 +101,4 @@ def submit_job(
         if key is not None:
             store.r.delete(key)
         raise
-    return spec.job_id, True
+    return spec.job_id

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import redis
 from sqlalchemy.exc import OperationalError
 
+from db.session import session_scope
 from logconfig import job_fields
 from workers import runtime
 from workers.celery_app import app
@@ -39,7 +40,8 @@ def enqueue_due_scripts() -> list[str]:
     rt = runtime.current()
 
     def submit(spec: JobSpec) -> None:
-        submit_job(spec, store=rt.store())
+        with session_scope(rt.app_engine) as session:
+            submit_job(spec, store=rt.store(), session=session)
 
     return enqueue_due(datetime.now(UTC), rt=rt, submit=submit)
 

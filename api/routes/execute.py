@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from flask import Blueprint, request
 
@@ -13,7 +12,6 @@ from api.extension import calc, db_session
 from api.parsing import parse_body
 from api.routes.jobs import job_response
 from api.schemas import ExecuteRequest, ValidateRequest
-from db.audit import forget_submitted, record_submitted
 from db.scripts import get_script
 from sandbox.compiler import compile_script
 from workers.jobstore import JobSpec, TooManyActiveJobs, ordered_unique, wait_finished
@@ -43,29 +41,40 @@ def validate():
 def execute():
     body = parse_body(ExecuteRequest)
     ext, owner = calc(), current_owner()
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed(
-            "Idempotency-Key must be 1 to 100 characters",
-            {"Idempotency-Key": "must be 1 to 100 characters"},
+    spec = _job_spec(body, owner)
+    try:
+        job_id = submit_job(
+            spec,
+            store=ext.store,
+            session=db_session(),
+            idempotency_key=_idempotency_key(),
+            fingerprint=body_fingerprint(body.model_dump(mode="json", exclude={"wait"})),
+            max_active=ext.settings.max_active_jobs,
         )
+    except IdempotencyConflict as exc:
+        raise Conflict(str(exc), {"Idempotency-Key": "used with another body"}) from None
+    except TooManyActiveJobs as exc:
+        raise RateLimited(str(exc), {"jobs": str(exc)}, headers={"Retry-After": "2"}) from None
+    if body.wait > 0:
+        wait_finished(ext.store, job_id, min(body.wait, ext.settings.max_wait_seconds))
+    return job_response(job_id, owner)
+
+
+def _job_spec(body: ExecuteRequest, owner: str | None) -> JobSpec:
+    """The job as it will run: the code as it is now (later edits of a saved script do not
+    change it), compiled once here so code that does not compile is a 400, never a job."""
+    settings = calc().settings
     if body.script_id is not None:
         script = get_script(body.script_id, owner=owner, session=db_session())
         if script is None:
             raise NotFound(f"no script {body.script_id}")
-        code = script.code  # the code as it is now: later edits do not change this job
+        code = script.code
     else:
         code = body.script or ""
-    check_code_size(code, ext.settings.max_code_bytes)
+    check_code_size(code, settings.max_code_bytes)
     compiled = compile_script(code)
     symbols = ordered_unique(body.symbols)
-    if len(symbols) > ext.settings.max_symbols:
-        raise ValidationFailed(
-            f"symbols: must hold 1 to {ext.settings.max_symbols} items",
-            {"symbols": f"must hold 1 to {ext.settings.max_symbols} items"},
-        )
-    wall = min(body.timeout or ext.settings.job_wall_seconds, ext.settings.max_job_wall_seconds)
-    spec = JobSpec(
+    return JobSpec(
         job_id=str(uuid.uuid4()),
         owner=owner,
         code=code,
@@ -74,44 +83,17 @@ def execute():
         params=body.params,
         lookback=body.lookback,
         as_of=body.as_of.isoformat() if body.as_of else None,
-        wall_seconds=wall,
+        wall_seconds=min(body.timeout or settings.job_wall_seconds, settings.max_job_wall_seconds),
         script_id=body.script_id,
         source="api",
     )
-    fingerprint = body_fingerprint(body.model_dump(mode="json", exclude={"wait"}))
-    session = db_session()
-    # The audit row is committed before the job is queued: a database outage is a 503 with
-    # nothing queued, and a worker finishing the job always finds the row to complete.
-    record_submitted(
-        job_id=spec.job_id,
-        user_id=owner,
-        script_id=spec.script_id,
-        code_sha256=spec.code_sha256,
-        symbol_count=len(symbols),
-        created_at=datetime.now(UTC),
-        source="api",
-        session=session,
-    )
-    session.commit()
-    try:
-        job_id, created = submit_job(
-            spec,
-            store=ext.store,
-            idempotency_key=key,
-            fingerprint=fingerprint,
-            max_active=ext.settings.max_active_jobs,
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 100 characters",
+            {"Idempotency-Key": "must be 1 to 100 characters"},
         )
-    except IdempotencyConflict as exc:
-        forget_submitted(spec.job_id, session=session)
-        raise Conflict(str(exc), {"Idempotency-Key": "used with another body"}) from None
-    except TooManyActiveJobs as exc:
-        forget_submitted(spec.job_id, session=session)
-        raise RateLimited(str(exc), {"jobs": str(exc)}, headers={"Retry-After": "2"}) from None
-    except BaseException:
-        forget_submitted(spec.job_id, session=session)
-        raise
-    if not created:  # a replayed Idempotency-Key: the earlier job answers
-        forget_submitted(spec.job_id, session=session)
-    if body.wait > 0:
-        wait_finished(ext.store, job_id, min(body.wait, ext.settings.max_wait_seconds))
-    return job_response(job_id, owner)
+    return key

@@ -29,7 +29,8 @@ bp = Blueprint("scripts", __name__, url_prefix="/api/custom-calculations")
 
 
 def iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 in UTC with a ``Z``, to the millisecond (so an update's ``updated_at`` moves)."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def script_json(script: CustomScript) -> dict[str, Any]:

@@ -15,12 +15,20 @@ from settings import Settings
 from tests.api.helpers import BASE, run_job
 
 ROUTES_OF_API_MD = {
-    ("post", "/scripts"), ("get", "/scripts"), ("get", "/scripts/{script_id}"),
-    ("put", "/scripts/{script_id}"), ("delete", "/scripts/{script_id}"), ("post", "/validate"),
-    ("post", "/execute"), ("get", "/jobs/{job_id}"), ("delete", "/jobs/{job_id}"),
-    ("get", "/jobs"), ("get", "/scripts/{script_id}/results"), ("get", "/health"),
+    ("post", "/scripts"),
+    ("get", "/scripts"),
+    ("get", "/scripts/{script_id}"),
+    ("put", "/scripts/{script_id}"),
+    ("delete", "/scripts/{script_id}"),
+    ("post", "/validate"),
+    ("post", "/execute"),
+    ("get", "/jobs/{job_id}"),
+    ("delete", "/jobs/{job_id}"),
+    ("get", "/jobs"),
+    ("get", "/scripts/{script_id}/results"),
+    ("get", "/health"),
     ("get", "/openapi.json"),
-}  # fmt: skip
+}
 
 
 def free_port() -> int:
@@ -37,8 +45,20 @@ def own_redis():
     port = free_port()
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no"], stdout=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         end = time.monotonic() + 10
         while time.monotonic() < end:
             with socket.socket() as s:
@@ -166,8 +186,14 @@ def test_log_lines_about_a_job_are_json_with_its_id(client, caplog):
     from pythonjsonlogger.json import JsonFormatter
 
     caplog.set_level(logging.INFO)
-    job = run_job(client, {"script": "result = 1  # secret-code-marker", "symbols": ["AAPL"],
-                           "params": {"p": "secret-param-marker"}})  # fmt: skip
+    job = run_job(
+        client,
+        {
+            "script": "result = 1  # secret-code-marker",
+            "symbols": ["AAPL"],
+            "params": {"p": "secret-param-marker"},
+        },
+    )
     about_job = [r for r in caplog.records if getattr(r, "job_id", None) == job["job_id"]]
     assert about_job, "no log record carries the job id"
     formatter = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")

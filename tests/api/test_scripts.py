@@ -40,7 +40,7 @@ def test_create_read_update_delete(client):
     assert script["created_at"].endswith("Z") and script["created_at"] == script["updated_at"]
     assert client.get(f"{BASE}/scripts/{script['id']}").get_json() == script
 
-    time.sleep(1.1)  # timestamps have second precision in the contract
+    time.sleep(0.01)
     updated = client.put(
         f"{BASE}/scripts/{script['id']}",
         json={"name": "rsi-20", "code": "result = rsi(close, 20)[-1]"},
@@ -201,3 +201,20 @@ def test_audit_rows_for_completed_and_timed_out_jobs(app, client):
     assert row.started_at <= row.finished_at and row.duration_ms >= 0
     timed = rows[late["job_id"]]
     assert timed.status == "timed_out" and timed.error_count >= 1
+
+
+def test_audit_row_for_a_failed_job(app, client):
+    """No worker takes the job: the watchdog fails it, and the audit row says so."""
+    from db.models import Execution
+
+    job = submit(client, {"script": "result = 1", "symbols": ["AAPL", "MSFT"]}).get_json()
+    store = app.extensions["calc"].store
+    assert store.expire_overdue(job["job_id"])  # what a read after the queue timeout does
+    body = client.get(f"{BASE}/jobs/{job['job_id']}").get_json()
+    assert body["status"] == "failed" and body["error"]["type"] == "NoWorker"
+    with app.app_context():
+        from api.extension import db_session
+
+        row = db_session().get(Execution, job["job_id"])
+    assert (row.status, row.error_count, row.symbol_count) == ("failed", 2, 2)
+    assert row.finished_at is not None and row.started_at is None

