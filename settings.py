@@ -45,7 +45,8 @@ class Settings:
 
     # Jobs.
     job_ttl_seconds: int = 24 * 3600
-    job_wall_seconds: float = 10.0  # default wall-clock limit of a job
+    job_wall_seconds: float = 10.0  # default wall-clock limit of a job, from its first chunk
+    queue_timeout_seconds: float = 300.0  # a job no worker started by then fails (NoWorker)
     max_job_wall_seconds: float = 60.0  # a request may ask for less, never more
     worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     chunks_per_process: int = 2
@@ -80,6 +81,9 @@ class Settings:
             rate_limit_default=env.get("CALC_RATE_LIMIT_DEFAULT") or base.rate_limit_default,
             job_ttl_seconds=_int(env, "CALC_JOB_TTL_SECONDS", base.job_ttl_seconds),
             job_wall_seconds=_float(env, "CALC_JOB_WALL_SECONDS", base.job_wall_seconds),
+            queue_timeout_seconds=_float(
+                env, "CALC_QUEUE_TIMEOUT_SECONDS", base.queue_timeout_seconds
+            ),
             max_job_wall_seconds=_float(
                 env, "CALC_MAX_JOB_WALL_SECONDS", base.max_job_wall_seconds
             ),

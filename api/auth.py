@@ -23,7 +23,8 @@ def authenticate() -> None:
     user = user_for_token(token.strip(), session=db_session())
     if user is None:
         raise Unauthorized("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
-    db_session().commit()  # last_used_at
+    if db_session().dirty:
+        db_session().commit()  # last_used_at, stamped every few minutes
     g.owner = user
 
 

@@ -45,6 +45,7 @@ def init_extension(app: Flask, settings: Settings) -> CalcExtension:
         store=JobStore(
             client,
             ttl_seconds=settings.job_ttl_seconds,
+            queue_timeout=settings.queue_timeout_seconds,
             on_finish=lambda store, job: after_finish(store, job, engine),
         ),
         engine=engine,

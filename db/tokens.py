@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,12 +30,21 @@ def create_token(
     return row, token
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
 def user_for_token(token: str, *, session: Session) -> str | None:
-    """The user of a valid, unrevoked token (and stamp its use), else None."""
+    """The user of a valid, unrevoked token, else None.
+
+    ``last_used_at`` is stamped at most every few minutes: a write on every request would
+    serialize all requests on the database's write lock.
+    """
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        row.last_used_at = now
     return row.user_id
 
 

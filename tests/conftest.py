@@ -113,18 +113,37 @@ def settings(sample_market_data: str, redis_url: str) -> Settings:
     return Settings(database_url=sample_market_data, redis_url=redis_url)
 
 
-@pytest.fixture
-def app(settings: Settings):
-    """The real app (``create_app``) on the test database and test Redis."""
-    from api import create_app
-
-    application = create_app(settings)
-    application.config["TESTING"] = True
-    yield application
+def close_app(application) -> None:
+    """Release what ``create_app`` opened (connections are not left to the garbage collector)."""
     ext = application.extensions["calc"]
     ext.redis.close()
+    ext.redis.connection_pool.disconnect()
     ext.engine.dispose()
     ext.market_engine.dispose()
+
+
+@pytest.fixture
+def make_app():
+    """``create_app`` for tests that need an app with settings of their own; closed after."""
+    from api import create_app
+
+    made = []
+
+    def make(settings: Settings):
+        application = create_app(settings)
+        application.config["TESTING"] = True
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        close_app(application)
+
+
+@pytest.fixture
+def app(settings: Settings, make_app):
+    """The real app (``create_app``) on the test database and test Redis."""
+    return make_app(settings)
 
 
 @pytest.fixture

@@ -33,7 +33,12 @@ SendChunk = Callable[[str, int, list[str]], None]
 
 
 def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> int:
-    """Mark the job running, fix its ``as_of`` and enqueue its chunks; answer how many."""
+    """Fix the job's ``as_of`` and enqueue its chunks; answer how many.
+
+    The job becomes ``running`` when its first chunk starts, and its wall-clock limit counts
+    from then: time spent waiting in a busy queue is bounded by the queue timeout instead,
+    so a backlog does not time jobs out before they ran.
+    """
     store = rt.store()
     spec = store.spec(job_id)
     if spec is None:
@@ -43,7 +48,6 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> int:
     if status is None or status.finished:
         log.info("job already finished; not started", extra=_fields(spec, status=str(status)))
         return 0
-    store.mark_running(job_id)
     if spec.as_of is None:
         with session_scope(rt.market_engine) as session:
             newest = latest_date(session=session)
@@ -72,6 +76,7 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
             "chunk dropped", extra={**job_fields(job_id), "chunk": chunk_no, "status": str(status)}
         )
         return
+    store.mark_running(job_id)
     recorded = store.recorded_symbols(job_id)
     todo = [s for s in symbols if s not in recorded]
     if todo and store.count_chunk_try(job_id, chunk_no) > MAX_CHUNK_TRIES:

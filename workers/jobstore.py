@@ -102,7 +102,7 @@ class JobStore:
         client: redis.Redis,
         *,
         ttl_seconds: int,
-        queue_timeout: float = 120.0,
+        queue_timeout: float = 300.0,
         on_finish: Callable[[JobStore, Job], None] | None = None,
     ):
         self.r = client

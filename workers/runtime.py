@@ -45,6 +45,7 @@ class Runtime:
         return JobStore(
             self.redis,
             ttl_seconds=self.settings.job_ttl_seconds,
+            queue_timeout=self.settings.queue_timeout_seconds,
             on_finish=lambda store, job: after_finish(store, job, self.app_engine),
         )
 

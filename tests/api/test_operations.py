@@ -97,11 +97,9 @@ def test_health_is_503_without_workers(client):
     assert response.get_json()["checks"]["workers"] == 0
 
 
-def test_redis_down_is_503_fast_and_recovers(sample_market_data, own_redis):
-    from api import create_app
-
+def test_redis_down_is_503_fast_and_recovers(sample_market_data, own_redis, make_app):
     url, stop, restart = own_redis
-    client = create_app(Settings(database_url=sample_market_data, redis_url=url)).test_client()
+    client = make_app(Settings(database_url=sample_market_data, redis_url=url)).test_client()
     assert client.get(f"{BASE}/jobs").status_code == 200
     stop()
     for method, path, body in [
@@ -125,11 +123,9 @@ def test_redis_down_is_503_fast_and_recovers(sample_market_data, own_redis):
         time.sleep(0.2)
 
 
-def test_database_down_is_503_in_the_envelope(redis_url):
-    from api import create_app
-
+def test_database_down_is_503_in_the_envelope(redis_url, make_app):
     dead = "postgresql+psycopg2://postgres@127.0.0.1:1/none"
-    client = create_app(Settings(database_url=dead, redis_url=redis_url)).test_client()
+    client = make_app(Settings(database_url=dead, redis_url=redis_url)).test_client()
     for method, path, body in [
         ("get", "/scripts", None),
         ("post", "/scripts", {"name": "x", "code": "result = 1"}),

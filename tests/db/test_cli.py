@@ -10,7 +10,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, inspect, select
 
-from api import create_app
 from api.cli import register_cli
 from db.models import StockDailyData, StockInfo
 from db.session import make_engine, session_scope
@@ -138,11 +137,11 @@ def test_seed_sample_loads_once(empty_url: str) -> None:
     assert _count(empty_url, StockDailyData) == 168_615
 
 
-def test_create_app_registers_the_commands(tmp_path: Path) -> None:
+def test_create_app_registers_the_commands(tmp_path: Path, make_app) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}", redis_url=TEST_REDIS_URL
     )
-    app = create_app(settings)
+    app = make_app(settings)
     assert {"init-db", "load-market-data", "seed-sample"} <= set(app.cli.commands)
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
