@@ -42,22 +42,6 @@ def record_submitted(
     session.flush()
 
 
-def forget_submitted(job_id: str, *, session: Session) -> None:
-    """Drop the row of a job that was never queued, and commit: nothing half-done is kept.
-
-    This is the one function here that commits, because it undoes a committed row on an
-    error path where the caller's transaction is already over.
-    """
-    try:
-        session.rollback()
-        row = session.get(Execution, job_id)
-        if row is not None and row.status == "queued":
-            session.delete(row)
-        session.commit()
-    except Exception:  # best effort: the original error is the one to report
-        session.rollback()
-
-
 def record_finished(
     *,
     job_id: str,

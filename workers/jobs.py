@@ -6,11 +6,12 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import closing
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from db.audit import record_submitted
 from db.market_data import ChunkData, data_versions, latest_date, load_chunk
 from db.session import session_scope
 from logconfig import job_fields
@@ -48,6 +49,7 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> int:
     if status is None or status.finished:
         log.info("job already finished; not started", extra=_fields(spec, status=str(status)))
         return 0
+    _record_start(store, spec, rt=rt)
     if spec.as_of is None:
         with session_scope(rt.market_engine) as session:
             newest = latest_date(session=session)
@@ -64,6 +66,26 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> int:
         send_chunk(job_id, number, symbols)
     log.info("job started", extra=_fields(spec, symbols=len(spec.symbols), chunks=len(chunks)))
     return len(chunks)
+
+
+def _record_start(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
+    """The job's audit row, as it starts. A database outage here is logged, not fatal: the
+    row is written (or completed) again when the job finishes."""
+    created = store.created_at(spec.job_id) or time.time()
+    try:
+        with session_scope(rt.app_engine) as session:
+            record_submitted(
+                job_id=spec.job_id,
+                user_id=spec.owner,
+                script_id=spec.script_id,
+                code_sha256=spec.code_sha256,
+                symbol_count=len(spec.symbols),
+                created_at=datetime.fromtimestamp(created, tz=UTC),
+                source=spec.source,
+                session=session,
+            )
+    except SQLAlchemyError:
+        log.warning("audit row not written at start", extra=_fields(spec))
 
 
 def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime) -> None:

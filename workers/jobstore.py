@@ -212,6 +212,10 @@ class JobStore:
         raw = self.r.hget(self.key(job_id), "status")
         return None if raw is None else JobStatus(_text(raw))
 
+    def created_at(self, job_id: str) -> float | None:
+        raw = self.r.hget(self.key(job_id), "created_at")
+        return None if raw is None else float(raw)
+
     def deadline(self, job_id: str) -> float | None:
         raw = self.r.hget(self.key(job_id), "deadline")
         return None if raw is None else float(raw)

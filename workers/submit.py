@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from db.audit import forget_submitted, record_submitted
 from workers.jobstore import PREFIX, JobSpec, JobStore, owner_key
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -28,7 +24,6 @@ def submit_job(
     spec: JobSpec,
     *,
     store: JobStore,
-    session: Session | None = None,
     idempotency_key: str | None = None,
     fingerprint: str = "",
     max_active: int | None = None,
@@ -36,37 +31,13 @@ def submit_job(
     """Queue ``spec`` and answer its job id (or, for a replayed idempotency key, the earlier
     job's id; the same key with another body is ``IdempotencyConflict``).
 
-    With a ``session``, the audit row is committed first: a database outage then fails the
-    submit with nothing queued, and a worker finishing the job always finds the row to
-    complete. The job's Redis record exists before its task is queued, and the Celery task
-    id is the job id. With ``max_active``, an owner already at that many queued or running
-    jobs gets ``TooManyActiveJobs``. Whatever fails, nothing half-made is left behind.
+    The job's Redis record exists before its task is queued, and the Celery task id is the
+    job id. With ``max_active``, an owner already at that many queued or running jobs gets
+    ``TooManyActiveJobs``. Whatever fails, nothing half-made is left behind. The audit row
+    is written by the worker that starts the job (``workers.jobs.start_job``), which keeps
+    the database's write lock off the submit path.
     """
-    if session is not None:
-        _record(spec, session)
-    try:
-        job_id = _enqueue(spec, store, idempotency_key, fingerprint, max_active)
-    except BaseException:
-        if session is not None:
-            forget_submitted(spec.job_id, session=session)
-        raise
-    if session is not None and job_id != spec.job_id:  # a replay: the earlier job answers
-        forget_submitted(spec.job_id, session=session)
-    return job_id
-
-
-def _record(spec: JobSpec, session: Session) -> None:
-    record_submitted(
-        job_id=spec.job_id,
-        user_id=spec.owner,
-        script_id=spec.script_id,
-        code_sha256=spec.code_sha256,
-        symbol_count=len(spec.symbols),
-        created_at=datetime.now(UTC),
-        source=spec.source,
-        session=session,
-    )
-    session.commit()
+    return _enqueue(spec, store, idempotency_key, fingerprint, max_active)
 
 
 def _enqueue(

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import redis
 from sqlalchemy.exc import OperationalError
 
-from db.session import session_scope
 from logconfig import job_fields
 from workers import runtime
 from workers.celery_app import app
@@ -40,8 +39,7 @@ def enqueue_due_scripts() -> list[str]:
     rt = runtime.current()
 
     def submit(spec: JobSpec) -> None:
-        with session_scope(rt.app_engine) as session:
-            submit_job(spec, store=rt.store(), session=session)
+        submit_job(spec, store=rt.store())
 
     return enqueue_due(datetime.now(UTC), rt=rt, submit=submit)
 

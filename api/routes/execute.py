@@ -46,7 +46,6 @@ def execute():
         job_id = submit_job(
             spec,
             store=ext.store,
-            session=db_session(),
             idempotency_key=_idempotency_key(),
             fingerprint=body_fingerprint(body.model_dump(mode="json", exclude={"wait"})),
             max_active=ext.settings.max_active_jobs,

@@ -129,7 +129,8 @@ def test_database_down_is_503_in_the_envelope(redis_url, make_app):
     for method, path, body in [
         ("get", "/scripts", None),
         ("post", "/scripts", {"name": "x", "code": "result = 1"}),
-        ("post", "/execute", {"script": "result = 1", "symbols": ["AAPL"]}),
+        ("post", "/execute", {"script_id": 1, "symbols": ["AAPL"]}),
+        ("get", "/scripts/1/results", None),
     ]:
         started = time.monotonic()
         response = getattr(client, method)(f"{BASE}{path}", json=body)
