@@ -199,7 +199,7 @@ def _versions(symbols: list[str], session: Session) -> dict[str, int]:
         return {}
 
 
-def _cache_keys(spec: JobSpec, versions: dict[str, int]) -> dict[str, str]:
+def _cache_keys(spec: JobSpec, versions: dict[str, int]) -> result_cache.CacheKeys:
     return result_cache.cache_keys(
         code_sha256=spec.code_sha256,
         params=spec.params,

@@ -90,6 +90,16 @@ return 1
 """
 
 
+# Write each outcome once (HSETNX) in one round trip; answer how many symbols are done.
+_RECORD = """
+for i = 1, #ARGV, 2 do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(KEYS[2]))
+return redis.call('HLEN', KEYS[1])
+"""
+
+
 class TooManyActiveJobs(Exception):
     """The owner already has as many queued or running jobs as allowed."""
 
@@ -111,6 +121,7 @@ class JobStore:
         self.on_finish = on_finish
         self._mark_running = client.register_script(_MARK_RUNNING)
         self._reserve = client.register_script(_RESERVE)
+        self._record = client.register_script(_RECORD)
 
     # -- keys -----------------------------------------------------------------
     @staticmethod
@@ -232,13 +243,10 @@ class JobStore:
 
     def record_outcomes(self, job_id: str, outcomes: Iterable[tuple[str, dict]]) -> int:
         """Write each outcome once; answer how many symbols are now done."""
-        key = self._results(job_id)
-        pipe = self.r.pipeline(transaction=False)
+        args: list[str] = []
         for symbol, outcome in outcomes:
-            pipe.hsetnx(key, symbol, _compact(outcome))
-        pipe.expire(key, self.ttl)
-        pipe.hlen(key)
-        return int(pipe.execute()[-1])
+            args.extend((symbol, _compact(outcome)))
+        return int(self._record(keys=[self._results(job_id), str(self.ttl)], args=args))
 
     def count_chunk_try(self, job_id: str, chunk_no: int, *, by: int = 1) -> int:
         """Count one more delivery of a chunk; answer how many there have been."""

@@ -1,11 +1,11 @@
 """The content-addressed result cache: same code, params, symbol, window and data, same outcome.
 
-The key hashes the code's SHA-256, the params (canonical JSON), the symbol, the window
-(lookback and the resolved ``as_of``) and the symbol's data version, which the loader bumps
-whenever the symbol's bars or reference data change. So an entry can never be stale; it is
-simply no longer asked for. Only deterministic outcomes are stored (API.md: the same script
-and data always give the same result): values and the script's own errors, never a
-TimeoutError, MemoryError or crash, which depend on the machine and its load.
+Entries live in one Redis hash per (code, params, window): the field is the symbol and its
+data version, which the loader bumps whenever the symbol's bars or reference data change,
+so an entry can never be stale, only unused. One hash per window means one round trip to
+read a chunk's entries and one to write them. Only deterministic outcomes are stored
+(API.md: the same script and data always give the same result): values and the script's
+own errors, never a TimeoutError, MemoryError or crash, which depend on the machine.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -21,17 +22,17 @@ from workers.jobstore import PREFIX
 
 TTL_SECONDS = 7 * 24 * 3600
 _NOT_CACHED = frozenset(
-    {
-        "TimeoutError",
-        "MemoryError",
-        "RuntimeError",
-        "WorkerLost",
-        "Cancelled",
-        "DataUnavailable",
-        "UnknownSymbol",
-        "NoData",
-    }
-)
+    {"TimeoutError", "MemoryError", "RuntimeError", "WorkerLost", "Cancelled",
+     "DataUnavailable", "UnknownSymbol", "NoData"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CacheKeys:
+    """Where a chunk's entries live: one hash, and a field per symbol that has a version."""
+
+    key: str
+    fields: dict[str, str]
 
 
 def cache_keys(
@@ -41,22 +42,18 @@ def cache_keys(
     lookback: int,
     as_of: str,
     versions: Mapping[str, int],
-) -> dict[str, str]:
-    """symbol -> cache key, for the symbols that have a data version (others are never cached)."""
+) -> CacheKeys:
     head = json.dumps([code_sha256, lookback, as_of, params], sort_keys=True, separators=(",", ":"))
-    base = hashlib.sha256(head.encode()).hexdigest()
-    return {
-        symbol: f"{PREFIX}:rc:{hashlib.sha256(f'{base}|{symbol}|{version}'.encode()).hexdigest()}"
-        for symbol, version in versions.items()
-    }
+    key = f"{PREFIX}:rc:{hashlib.sha256(head.encode()).hexdigest()}"
+    return CacheKeys(key, {symbol: f"{symbol}|{v}" for symbol, v in versions.items()})
 
 
-def fetch(client: redis.Redis, keys: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """The cached outcomes among ``keys`` (symbol -> outcome)."""
-    if not keys:
+def fetch(client: redis.Redis, keys: CacheKeys) -> dict[str, dict[str, Any]]:
+    """The cached outcomes of the chunk's symbols (symbol -> outcome)."""
+    if not keys.fields:
         return {}
-    symbols = list(keys)
-    raw = client.mget([keys[s] for s in symbols])
+    symbols = list(keys.fields)
+    raw = client.hmget(keys.key, [keys.fields[s] for s in symbols])
     return {s: json.loads(v) for s, v in zip(symbols, raw, strict=True) if v is not None}
 
 
@@ -66,14 +63,15 @@ def cacheable(outcome: Mapping[str, Any]) -> bool:
 
 
 def store(
-    client: redis.Redis, keys: Mapping[str, str], outcomes: Iterable[tuple[str, Mapping[str, Any]]]
+    client: redis.Redis, keys: CacheKeys, outcomes: Iterable[tuple[str, Mapping[str, Any]]]
 ) -> None:
-    pipe = client.pipeline(transaction=False)
-    count = 0
-    for symbol, outcome in outcomes:
-        key = keys.get(symbol)
-        if key is not None and cacheable(outcome):
-            pipe.set(key, json.dumps(outcome, separators=(",", ":")), ex=TTL_SECONDS)
-            count += 1
-    if count:
+    mapping = {
+        keys.fields[symbol]: json.dumps(outcome, separators=(",", ":"))
+        for symbol, outcome in outcomes
+        if symbol in keys.fields and cacheable(outcome)
+    }
+    if mapping:
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(keys.key, mapping=mapping)
+        pipe.expire(keys.key, TTL_SECONDS)
         pipe.execute()
