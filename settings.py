@@ -56,7 +56,7 @@ class Settings:
     symbol_cpu_seconds: float = 1.0
     child_memory_mb: int = 256
     stdout_bytes: int = 4096
-    bars_cache_bars: int = 600_000  # bars each worker process keeps in memory (~100 MB)
+    bars_cache_bars: int = 2_000_000  # bars each worker process keeps packed (~100 MB)
 
     @property
     def market_data_url_or_default(self) -> str:

@@ -5,13 +5,17 @@ and building the same 50,000 bars again is most of a job's cost. Each worker pro
 keeps the windows it loaded, keyed by (database, symbol, data version, as_of, lookback):
 a changed symbol has a new version, so an entry is never stale, only unused. Symbols of a
 database without data versions are never cached. Bounded by a total number of bars
-(least recently used windows go first). Nothing here is needed by any other worker.
+(least recently used windows go first). Prices are kept packed (``array('d')``, 8 bytes a
+value instead of a 32-byte float object) and unpacked into the tuples a script sees on use,
+so a 5,000-symbol universe of a year's bars fits in about 60 MB. Nothing here is needed by
+any other worker.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,10 +27,43 @@ Key = tuple[str, str, int, str, int]
 
 
 @dataclass(frozen=True, slots=True)
+class Packed:
+    """A window of bars, packed."""
+
+    dates: tuple[str, ...]
+    open: array
+    high: array
+    low: array
+    close: array
+    volume: array
+
+    @classmethod
+    def of(cls, bars: Bars) -> Packed:
+        return cls(
+            tuple(sys.intern(d) for d in bars.dates),  # most windows share their trading days
+            array("d", bars.open),
+            array("d", bars.high),
+            array("d", bars.low),
+            array("d", bars.close),
+            array("q", bars.volume),
+        )
+
+    def unpack(self) -> Bars:
+        return Bars(
+            self.dates,
+            tuple(self.open),
+            tuple(self.high),
+            tuple(self.low),
+            tuple(self.close),
+            tuple(self.volume),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Window:
     """One symbol's cached window: its bars (None: known, but no bars there) and info."""
 
-    bars: Bars | None
+    bars: Packed | None
     info: dict[str, Any]
 
 
@@ -54,9 +91,8 @@ class BarsCache:
                 if symbol not in data.known or key in self._entries:
                     continue
                 bars = data.bars.get(symbol)
-                if bars is not None:
-                    bars = _interned(bars)
-                self._entries[key] = Window(bars, dict(data.info.get(symbol) or {}))
+                packed = Packed.of(bars) if bars is not None else None
+                self._entries[key] = Window(packed, dict(data.info.get(symbol) or {}))
                 self._bars += len(bars.dates) if bars is not None else 1
             while self._bars > self.max_bars and self._entries:
                 _, old = self._entries.popitem(last=False)
@@ -81,17 +117,5 @@ def merge(cached: Mapping[str, Window], loaded: ChunkData) -> ChunkData:
         known.add(symbol)
         info[symbol] = dict(window.info)
         if window.bars is not None:
-            bars[symbol] = window.bars
+            bars[symbol] = window.bars.unpack()
     return ChunkData(bars=bars, info=info, known=frozenset(known))
-
-
-def _interned(bars: Bars) -> Bars:
-    """Share date strings across symbols: most windows hold the same trading days."""
-    return Bars(
-        tuple(sys.intern(d) for d in bars.dates),
-        bars.open,
-        bars.high,
-        bars.low,
-        bars.close,
-        bars.volume,
-    )

@@ -1,0 +1,62 @@
+"""The per-process window cache: exact round trip, keyed by data version, bounded."""
+
+from __future__ import annotations
+
+from db.market_data import Bars, ChunkData
+from workers.bars_cache import BarsCache, merge, window_keys
+
+
+def bars(n: int, base: float) -> Bars:
+    return Bars(
+        tuple(f"2018-01-{i + 1:02d}" for i in range(n)),
+        tuple(base + i + 0.25 for i in range(n)),
+        tuple(base + i + 0.5 for i in range(n)),
+        tuple(base + i for i in range(n)),
+        tuple(base + i + 0.125 for i in range(n)),
+        tuple(1000 + i for i in range(n)),
+    )
+
+
+def chunk(**series: Bars) -> ChunkData:
+    info = {s: {"name": s.lower(), "sector": None, "industry": None} for s in series}
+    return ChunkData(bars=dict(series), info=info, known=frozenset(series))
+
+
+def test_windows_come_back_exactly_as_loaded():
+    cache = BarsCache(max_bars=1000)
+    loaded = chunk(AAA=bars(20, 10.0), BBB=bars(5, 99.5))
+    keys = window_keys("db", {"AAA": 1, "BBB": 3}, ["AAA", "BBB"], "2018-01-31", 20)
+    cache.remember(keys, loaded)
+    found = cache.lookup(keys)
+    assert set(found) == {"AAA", "BBB"}
+    merged = merge(found, ChunkData(bars={}, info={}, known=frozenset()))
+    assert merged.bars == loaded.bars
+    assert merged.info == loaded.info
+    assert all(type(x) is float for x in merged.bars["AAA"].close)
+    assert all(type(x) is int for x in merged.bars["AAA"].volume)
+
+
+def test_a_new_data_version_or_window_misses():
+    cache = BarsCache(max_bars=1000)
+    cache.remember(window_keys("db", {"AAA": 1}, ["AAA"], "2018-01-31", 20), chunk(AAA=bars(20, 1)))
+    assert cache.lookup(window_keys("db", {"AAA": 2}, ["AAA"], "2018-01-31", 20)) == {}
+    assert cache.lookup(window_keys("db", {"AAA": 1}, ["AAA"], "2018-01-30", 20)) == {}
+    assert cache.lookup(window_keys("db", {"AAA": 1}, ["AAA"], "2018-01-31", 10)) == {}
+    assert cache.lookup(window_keys("other", {"AAA": 1}, ["AAA"], "2018-01-31", 20)) == {}
+    assert window_keys("db", {}, ["AAA"], "2018-01-31", 20) == {}  # no version: never cached
+
+
+def test_the_least_recently_used_windows_go_first():
+    cache = BarsCache(max_bars=50)
+    for i, name in enumerate(["A", "B", "C"]):
+        keys = window_keys("db", {name: 1}, [name], "d", 20)
+        cache.remember(keys, chunk(**{name: bars(20, float(i))}))
+        if name == "B":
+            cache.lookup(window_keys("db", {"A": 1}, ["A"], "d", 20))  # A is used again
+    assert len(cache) == 2
+    assert set(
+        cache.lookup(window_keys("db", {"A": 1, "B": 1, "C": 1}, ["A", "B", "C"], "d", 20))
+    ) == {
+        "A",
+        "C",
+    }
