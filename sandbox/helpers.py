@@ -256,36 +256,9 @@ def _highest_run(v: Sequence[Number], n: int) -> list:
 
 
 def _lowest_run(v: Sequence[Number], n: int) -> list:
-    """Min of each window: ``_highest_run`` with every comparison turned round (kept as a copy
-    because a shared version would pay a function call per comparison)."""
-    size = len(v)
-    if n > size:
-        return [None] * size
-    m = size - n + 1
-    if n == 1:
-        return list(v)
-    if n <= _SMALL_EXTREME_WINDOW:
-        return [None] * (n - 1) + list(map(min, *[v[k : k + m] for k in range(n)]))
-    suffix: list = []
-    prefix: list = []
-    add_prefix = prefix.append
-    for b in range(0, size, n):
-        block = v[b : b + n]
-        part = []
-        add_part = part.append
-        cur = block[-1]
-        for x in reversed(block):
-            cur = x if x < cur else cur
-            add_part(cur)
-        part.reverse()
-        suffix += part
-        cur = block[0]
-        for x in block:
-            cur = x if x < cur else cur
-            add_prefix(cur)
-    return [None] * (n - 1) + [
-        a if a <= b else b for a, b in zip(suffix[:m], prefix[n - 1 :], strict=True)
-    ]
+    """Min of each window: the max of the negated values, negated back (exact in floating
+    point), so one algorithm serves both at the cost of two cheap passes."""
+    return [None if x is None else -x for x in _highest_run([-x for x in v], n)]
 
 
 def _mean_stdev(

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import builtins
-import csv
-import functools
-import gzip
 import math
 import statistics
-from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
@@ -20,9 +16,7 @@ from sandbox.helpers import HELPERS
 from sandbox.namespace import DATA_NAMES, MATH, SAFE_EXCEPTION_NAMES, STATISTICS, base_globals
 from sandbox.outcome import InvalidResult, check_result
 from sandbox.runner import SymbolInput
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PRICES = PROJECT_ROOT / "data" / "sample" / "prices.csv.gz"
+from tests.sandbox.sample import sample_items as shared_sample_items
 
 # API.md, "The script contract", copied here on purpose: changing either must be deliberate.
 API_BUILTINS = (
@@ -41,34 +35,8 @@ API_MODULES = ("math", "statistics")
 Outcomes = list[tuple[str, dict[str, Any]]]
 
 
-@functools.cache
 def sample_items(count: int = 3, days: int = 252) -> tuple[SymbolInput, ...]:
-    rows: dict[str, list[list[str]]] = {}
-    with gzip.open(PRICES, "rt", newline="") as f:
-        reader = csv.reader(f)
-        next(reader)
-        for row in reader:
-            if row[0] not in rows:
-                if len(rows) == count:
-                    break
-                rows[row[0]] = []
-            rows[row[0]].append(row)
-    items = []
-    for symbol, unsorted in rows.items():
-        bars = sorted(unsorted, key=lambda r: r[1])[-days:]
-        items.append(
-            SymbolInput(
-                symbol=symbol,
-                dates=tuple(r[1] for r in bars),
-                open=tuple(float(r[2]) for r in bars),
-                high=tuple(float(r[3]) for r in bars),
-                low=tuple(float(r[4]) for r in bars),
-                close=tuple(float(r[5]) for r in bars),
-                volume=tuple(int(float(r[6])) for r in bars),
-                info={"name": f"{symbol} Inc.", "sector": "Tech", "industry": None},
-            )
-        )
-    return tuple(items)
+    return shared_sample_items(count, days)
 
 
 ITEMS = sample_items()

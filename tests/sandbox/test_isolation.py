@@ -8,10 +8,7 @@ test_security.py), so this is the only way to show that layer 3 holds alone.
 
 from __future__ import annotations
 
-import csv
 import errno
-import functools
-import gzip
 import hashlib
 import json
 import math
@@ -31,43 +28,15 @@ from sandbox.compiler import SCRIPT_FILENAME, CompiledScript
 from sandbox.executor import Limits, run_batch
 from sandbox.isolation import MAX_CHILD_FDS, ChildLimits, run_isolated
 from sandbox.runner import SymbolInput
+from tests.sandbox.sample import sample_items as shared_sample_items
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PRICES = PROJECT_ROOT / "data" / "sample" / "prices.csv.gz"
 PARAMS = {"window": 5}
 
 Outcomes = list[tuple[str, dict[str, Any]]]
 
 
-@functools.cache
 def sample_items(count: int = 4, days: int = 120) -> tuple[SymbolInput, ...]:
-    """The first ``count`` symbols of the shipped sample with their last ``days`` bars."""
-    rows: dict[str, list[list[str]]] = {}
-    with gzip.open(PRICES, "rt", newline="") as f:
-        reader = csv.reader(f)
-        next(reader)
-        for row in reader:
-            if row[0] not in rows:
-                if len(rows) == count:
-                    break
-                rows[row[0]] = []
-            rows[row[0]].append(row)
-    items = []
-    for symbol, unsorted in rows.items():
-        bars = sorted(unsorted, key=lambda r: r[1])[-days:]
-        items.append(
-            SymbolInput(
-                symbol=symbol,
-                dates=tuple(r[1] for r in bars),
-                open=tuple(float(r[2]) for r in bars),
-                high=tuple(float(r[3]) for r in bars),
-                low=tuple(float(r[4]) for r in bars),
-                close=tuple(float(r[5]) for r in bars),
-                volume=tuple(int(float(r[6])) for r in bars),
-                info={"name": symbol, "sector": None, "industry": None},
-            )
-        )
-    return tuple(items)
+    return shared_sample_items(count, days)
 
 
 ITEMS = sample_items()

@@ -12,9 +12,6 @@ symbol gets that error type), ``Gives`` (the attack is harmless and the script c
 
 from __future__ import annotations
 
-import csv
-import functools
-import gzip
 import json
 import math
 import os
@@ -36,9 +33,9 @@ from sandbox.guards import SecurityError, guarded_getattr, guarded_write
 from sandbox.helpers import sma
 from sandbox.namespace import MATH
 from sandbox.runner import SymbolInput
+from tests.sandbox.sample import sample_items as shared_sample_items
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PRICES = PROJECT_ROOT / "data" / "sample" / "prices.csv.gz"
 LIMITS = Limits(cpu_seconds=1.0, memory_mb=256, stdout_bytes=4096)
 CPU_LIMITS = Limits(cpu_seconds=0.5, memory_mb=256, stdout_bytes=4096)
 PARAMS = {"window": 5}
@@ -48,36 +45,8 @@ PROBE_DIRS = (Path("/tmp"), PROJECT_ROOT, Path.cwd())
 Outcomes = list[tuple[str, dict[str, Any]]]
 
 
-@functools.cache
 def sample_items(count: int = 20, days: int = 260) -> tuple[SymbolInput, ...]:
-    """The first ``count`` symbols of the shipped sample with their last ``days`` bars."""
-    rows: dict[str, list[list[str]]] = {}
-    with gzip.open(PRICES, "rt", newline="") as f:
-        reader = csv.reader(f)
-        assert next(reader) == ["symbol", "date", "open", "high", "low", "close", "volume"]
-        for row in reader:
-            if row[0] not in rows:
-                if len(rows) == count:
-                    break
-                rows[row[0]] = []
-            rows[row[0]].append(row)
-    items = []
-    for symbol, unsorted in rows.items():
-        bars = sorted(unsorted, key=lambda r: r[1])[-days:]
-        items.append(
-            SymbolInput(
-                symbol=symbol,
-                dates=tuple(r[1] for r in bars),
-                open=tuple(float(r[2]) for r in bars),
-                high=tuple(float(r[3]) for r in bars),
-                low=tuple(float(r[4]) for r in bars),
-                close=tuple(float(r[5]) for r in bars),
-                volume=tuple(int(float(r[6])) for r in bars),
-                info={"name": f"{symbol} Inc.", "sector": "Tech", "industry": None},
-            )
-        )
-    assert len(items) == count
-    return tuple(items)
+    return shared_sample_items(count, days)
 
 
 def first_symbol() -> str:
