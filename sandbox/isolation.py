@@ -129,9 +129,10 @@ class _Child:
             data = os.read(self.fd, 65536)
             if not data:  # EOF: the child exited or died
                 return
-            buffer += data
-            while b"\n" in buffer and index < len(items):
-                line, buffer = buffer.split(b"\n", 1)
+            *lines, buffer = (buffer + data).split(b"\n")
+            for line in lines:
+                if index >= len(items):
+                    break
                 symbol = items[index].symbol
                 result = _checked(line, symbol, self.limits)
                 if result is None:
