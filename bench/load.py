@@ -12,14 +12,13 @@ retries, as a real client would. Prints jobs per second, submit latency and time
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import statistics
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
-import requests
+import aiohttp
 
 from bench.run_bench import universe
 from bench.workload import WITH_HELPERS
@@ -45,59 +44,62 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class LoadRun:
-    """The shared tallies of one run; ``client`` is what each thread does."""
+    """The shared tallies of one run; ``client`` is one analyst's session (asyncio, so the
+    load generator itself stays cheap next to the service on the same two cores)."""
 
     def __init__(self, url: str, jobs: list[list[str]], tokens: list[str | None]):
         self.url = url
         self.jobs = jobs
         self.tokens = tokens
-        self.lock = threading.Lock()
         self.statuses: Counter[int] = Counter()
         self.outcomes: Counter[str] = Counter()
         self.submit_s: list[float] = []
         self.result_s: list[float] = []
-        self.gate = threading.Barrier(len(jobs))
 
-    def client(self, index: int) -> None:
-        session = requests.Session()
-        if self.tokens[index]:
-            session.headers["Authorization"] = f"Bearer {self.tokens[index]}"
-        self.gate.wait()
+    async def client(self, http: aiohttp.ClientSession, index: int, start: asyncio.Event) -> None:
+        headers = {"Authorization": f"Bearer {self.tokens[index]}"} if self.tokens[index] else {}
+        body = {"script": WITH_HELPERS, "symbols": self.jobs[index]}
+        await start.wait()
         started = time.perf_counter()
         while True:  # a 429 is retried after Retry-After, as a real client would
             t0 = time.perf_counter()
-            response = session.post(
-                f"{self.url}/api/custom-calculations/execute",
-                json={"script": WITH_HELPERS, "symbols": self.jobs[index]},
-                timeout=60,
-            )
-            self.count(response.status_code)
-            if response.status_code != 429:
+            async with http.post(
+                f"{self.url}/api/custom-calculations/execute", json=body, headers=headers
+            ) as response:
+                self.statuses[response.status] += 1
+                job = await response.json()
+                retry_after = float(response.headers.get("Retry-After", "1"))
+            if response.status != 429:
                 break
-            time.sleep(float(response.headers.get("Retry-After", "1")))
-        with self.lock:
-            self.submit_s.append(time.perf_counter() - t0)
-        if response.status_code not in (200, 202):
-            with self.lock:
-                self.outcomes[f"submit {response.status_code}"] += 1
+            await asyncio.sleep(retry_after)
+        self.submit_s.append(time.perf_counter() - t0)
+        if response.status not in (200, 202):
+            self.outcomes[f"submit {response.status}"] += 1
             return
-        job = response.json()
         while job["status"] in ("queued", "running"):
-            poll = session.get(
-                f"{self.url}/api/custom-calculations/jobs/{job['job_id']}", timeout=60
-            )
-            self.count(poll.status_code)
-            job = poll.json()
-            if job.get("status") in ("queued", "running"):
-                time.sleep(POLL_SECONDS)
+            await asyncio.sleep(POLL_SECONDS)
+            async with http.get(
+                f"{self.url}/api/custom-calculations/jobs/{job['job_id']}", headers=headers
+            ) as poll:
+                self.statuses[poll.status] += 1
+                job = await poll.json()
         correct = job["status"] == "completed" and set(job["results"]) == set(self.jobs[index])
-        with self.lock:
-            self.result_s.append(time.perf_counter() - started)
-            self.outcomes[job["status"] if correct else "wrong"] += 1
+        self.result_s.append(time.perf_counter() - started)
+        self.outcomes[job["status"] if correct else "wrong"] += 1
 
-    def count(self, status: int) -> None:
-        with self.lock:
-            self.statuses[status] += 1
+    async def run(self) -> float:
+        start = asyncio.Event()
+        limits = aiohttp.TCPConnector(limit=len(self.jobs))
+        timeout = aiohttp.ClientTimeout(total=300)
+        async with aiohttp.ClientSession(connector=limits, timeout=timeout) as http:
+            tasks = [
+                asyncio.create_task(self.client(http, i, start)) for i in range(len(self.jobs))
+            ]
+            await asyncio.sleep(0.5)  # every client is waiting at the gate
+            began = time.perf_counter()
+            start.set()
+            await asyncio.gather(*tasks)
+        return time.perf_counter() - began
 
     def report(self, elapsed: float) -> None:
         done = len(self.result_s)
@@ -125,10 +127,7 @@ def main() -> None:
     rng = random.Random(7)
     jobs = [rng.sample(symbols, rng.randint(50, 200)) for _ in range(args.clients)]
     run = LoadRun(args.url, jobs, tokens)
-    began = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.clients) as pool:
-        list(pool.map(run.client, range(args.clients)))
-    run.report(time.perf_counter() - began)
+    run.report(asyncio.run(run.run()))
 
 
 if __name__ == "__main__":
