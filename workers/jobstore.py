@@ -28,6 +28,7 @@ from workers.status import JobStatus
 
 PREFIX = "calc"
 WATCHDOG_GRACE_SECONDS = 2.0  # past its deadline plus this, a read reports the job timed out
+FINISHER_GRACE_SECONDS = 30.0  # a claim to finish a job older than this was abandoned
 MAX_JOBS_LISTED = 1000
 
 
@@ -268,15 +269,17 @@ class JobStore:
         error: dict[str, Any] | None = None,
         fill_error: dict[str, Any] | None = None,
         now: float | None = None,
+        claim: bool = True,
     ) -> bool:
         """Finish the job once; the caller that wins gets True.
 
         Symbols without an outcome get ``fill_error`` (a timed-out or cancelled
-        job's rest), so a finished job has every requested symbol.
+        job's rest), so a finished job has every requested symbol. ``claim=False`` is
+        for the watchdog only: it finishes a job whose finisher died after claiming it.
         """
-        if not self.r.set(self._finish(job_id), status.value, nx=True, ex=self.ttl):
-            return False
         now = time.time() if now is None else now
+        if claim and not self.r.set(self._finish(job_id), repr(now), nx=True, ex=self.ttl):
+            return False
         raw = self.r.hmget(self.key(job_id), ["symbols", "started_at", "created_at"])
         if raw[0] is None:
             return False  # expired meanwhile
@@ -340,10 +343,18 @@ class JobStore:
         h = h or _decode(self.r.hgetall(self.key(job_id)))
         if not h or JobStatus(h["status"]).finished:
             return False
+        claim = not self._finisher_died(job_id)
         if JobStatus(h["status"]) is JobStatus.QUEUED:
             err = {"type": "NoWorker", "message": "no worker picked up the job in time"}
-            return self.finish(job_id, JobStatus.FAILED, error=err, fill_error=err)
-        return self.finish(job_id, JobStatus.TIMED_OUT, **timeout_errors(h["wall_seconds"]))
+            return self.finish(job_id, JobStatus.FAILED, error=err, fill_error=err, claim=claim)
+        return self.finish(
+            job_id, JobStatus.TIMED_OUT, **timeout_errors(h["wall_seconds"]), claim=claim
+        )
+
+    def _finisher_died(self, job_id: str) -> bool:
+        """Someone claimed the right to finish this job long ago and never did."""
+        claimed = self.r.get(self._finish(job_id))
+        return claimed is not None and time.time() - float(claimed) > FINISHER_GRACE_SECONDS
 
     def sweep_overdue(self, *, now: float | None = None) -> list[str]:
         """End every active job past its deadline (the watchdog's periodic pass)."""

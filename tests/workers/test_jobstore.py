@@ -148,3 +148,14 @@ def test_the_periodic_watchdog_ends_jobs_nobody_reads(store):
     assert store.status(lost.job_id) is JobStatus.TIMED_OUT
     assert store.status(alive.job_id) is JobStatus.FAILED  # never picked up by a worker
     assert store.sweep_overdue(now=later) == []
+
+
+def test_watchdog_finishes_a_job_whose_finisher_died_after_claiming_it(store, redis_client):
+    spec = make_spec(wall=1.0)
+    store.create(spec)
+    store.mark_running(spec.job_id, now=time.time() - 100)
+    # A finisher claimed the job long ago, then its process was killed before the status flip.
+    redis_client.set(f"calc:job:{spec.job_id}:finish", repr(time.time() - 60))
+    job = store.load(spec.job_id, owner=None).to_public()
+    assert job["status"] == "timed_out"
+    assert set(job["errors"]) == {"AAPL", "MSFT"}
