@@ -6,9 +6,10 @@ from flask import Blueprint
 
 from api.auth import current_owner
 from api.errors import NotFound
-from api.extension import calc
+from api.extension import calc, db_session
 from api.parsing import parse_query
 from api.schemas import JobListQuery
+from workers.listing import recent_jobs
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/custom-calculations")
 JOB_PATH = "/api/custom-calculations/jobs/{}"
@@ -43,5 +44,7 @@ def cancel_job(job_id: str):
 @bp.get("/jobs")
 def list_jobs():
     query = parse_query(JobListQuery)
-    jobs = calc().store.list_for(current_owner(), limit=query.limit)
-    return {"items": [job.to_public() for job in jobs]}
+    items = recent_jobs(
+        store=calc().store, session=db_session(), owner=current_owner(), limit=query.limit
+    )
+    return {"items": items}

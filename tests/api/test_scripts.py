@@ -218,3 +218,17 @@ def test_audit_row_for_a_failed_job(app, client):
         row = db_session().get(Execution, job["job_id"])
     assert (row.status, row.error_count, row.symbol_count) == ("failed", 2, 2)
     assert row.finished_at is not None and row.started_at is None
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_jobs_list_keeps_jobs_after_redis_forgot_them(client, redis_client):
+    done = run_job(client, {"script": "result = 1", "symbols": ["AAPL", "MSFT"]})
+    redis_client.flushdb()  # the live record is gone (as after 24 hours); the audit row is not
+    items = client.get(f"{BASE}/jobs").get_json()["items"]
+    listed = {item["job_id"]: item for item in items}
+    assert listed[done["job_id"]]["status"] == "completed"
+    assert listed[done["job_id"]]["progress"] == {"done": 2, "total": 2}
+    assert "results" not in listed[done["job_id"]]
+    fresh = run_job(client, {"script": "result = 2", "symbols": ["AAPL"]})
+    ids = [item["job_id"] for item in client.get(f"{BASE}/jobs").get_json()["items"]]
+    assert ids.index(fresh["job_id"]) < ids.index(done["job_id"])  # newest first
