@@ -35,7 +35,6 @@ class Settings:
     log_level: str = "INFO"
 
     # Request limits (API.md).
-    max_symbols: int = 5000
     max_code_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
     max_wait_seconds: float = 30.0
@@ -73,7 +72,6 @@ class Settings:
             redis_url=env.get("REDIS_URL") or base.redis_url,
             auth=(env.get("CALC_AUTH") or "off").lower(),
             log_level=env.get("CALC_LOG_LEVEL") or base.log_level,
-            max_symbols=_int(env, "CALC_MAX_SYMBOLS", base.max_symbols),
             max_code_bytes=_int(env, "CALC_MAX_CODE_BYTES", base.max_code_bytes),
             max_body_bytes=_int(env, "CALC_MAX_BODY_BYTES", base.max_body_bytes),
             max_active_jobs=_int(env, "CALC_MAX_ACTIVE_JOBS", base.max_active_jobs),
