@@ -202,7 +202,7 @@ def live(tmp_path_factory) -> Iterator[LiveService]:
                 "--worker-class",
                 "gthread",
                 "--threads",
-                "8",
+                "32",
                 "api:create_app()",
             ],
             cwd=PROJECT_ROOT,
