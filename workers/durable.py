@@ -28,7 +28,8 @@ def _when(raw: str | None) -> dt.datetime | None:
 def after_finish(store: JobStore, job: Job, engine: Engine) -> None:
     """Everything that follows a job's end, once: metrics, the audit row, a saved script's run."""
     job_id = job.id
-    public = job.to_public()
+    # A saved script's run keeps its results; otherwise the audit row needs only the summary.
+    public = job.to_public() if job.fields.get("script_id") else job.summary()
     try:
         observe_finished(store.r, public)
     except redis.RedisError:

@@ -412,20 +412,28 @@ class Job:
     def status(self) -> JobStatus:
         return JobStatus(self.fields["status"])
 
+    def summary(self) -> dict[str, Any]:
+        """The public job without ``results`` and ``stdout``: what the audit trail and the
+        metrics need. Only outcomes that hold an error are parsed (``_compact`` writes the key
+        only then; a finished 5,000-symbol job is mostly values), which keeps this cheap on
+        the finishing path."""
+        errors: dict[str, Any] = {}
+        for symbol, raw in (self.results or {}).items():
+            if '"error":' in raw:
+                err = json.loads(raw).get("error")
+                if err:
+                    errors[symbol] = err
+        return {**self._head(), "errors": errors}
+
     def to_public(self) -> dict[str, Any]:
-        f = self.fields
-        symbols: list[str] = json.loads(f["symbols"])
-        body: dict[str, Any] = {
-            "job_id": f["job_id"],
-            "status": self.status.value,
-            "script_id": int(f["script_id"]) if f.get("script_id") else None,
-            "progress": {"done": self.done, "total": int(f["total"])},
-        }
+        head = self._head()
+        # API.md's order: the per-symbol fields come right after ``progress``.
+        body = {k: head[k] for k in ("job_id", "status", "script_id", "progress")}
         if self.results is not None:
             results: dict[str, Any] = {}
             errors: dict[str, Any] = {}
             stdout: dict[str, str] = {}
-            for symbol in symbols:
+            for symbol in json.loads(self.fields["symbols"]):
                 raw = self.results.get(symbol)
                 if raw is None:
                     continue
@@ -436,17 +444,26 @@ class Job:
                 if outcome.get("stdout"):
                     stdout[symbol] = outcome["stdout"]
             body.update(results=results, errors=errors, stdout=stdout)
+        body.update((k, v) for k, v in head.items() if k not in body)
+        return body
+
+    def _head(self) -> dict[str, Any]:
+        """Every field of the public job but the per-symbol ones, in API.md's order."""
+        f = self.fields
         started = _float_or_none(f.get("started_at"))
         finished = _float_or_none(f.get("finished_at"))
-        body.update(
-            error=json.loads(f["error"]) if f.get("error") else None,
-            cache_hits=int(f.get("cache_hits") or 0),
-            created_at=iso_utc(float(f["created_at"])),
-            started_at=iso_utc(started),
-            finished_at=iso_utc(finished),
-            duration_ms=int(f["duration_ms"]) if f.get("duration_ms") else None,
-        )
-        return body
+        return {
+            "job_id": f["job_id"],
+            "status": self.status.value,
+            "script_id": int(f["script_id"]) if f.get("script_id") else None,
+            "progress": {"done": self.done, "total": int(f["total"])},
+            "error": json.loads(f["error"]) if f.get("error") else None,
+            "cache_hits": int(f.get("cache_hits") or 0),
+            "created_at": iso_utc(float(f["created_at"])),
+            "started_at": iso_utc(started),
+            "finished_at": iso_utc(finished),
+            "duration_ms": int(f["duration_ms"]) if f.get("duration_ms") else None,
+        }
 
 
 def _compact(outcome: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ number of API and worker processes.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import redis
@@ -26,8 +27,11 @@ def observe_finished(client: redis.Redis, job: dict[str, Any]) -> None:
     pipe = client.pipeline(transaction=False)
     pipe.hincrby(JOBS, job["status"], 1)
     pipe.hincrby(SYMBOLS, "processed", job["progress"]["total"])
-    for err in (job.get("errors") or {}).values():
-        pipe.hincrby(SYMBOL_ERRORS, str(err.get("type", "Error"))[:64], 1)
+    kinds = Counter(
+        str(err.get("type", "Error"))[:64] for err in (job.get("errors") or {}).values()
+    )
+    for kind, count in kinds.items():
+        pipe.hincrby(SYMBOL_ERRORS, kind, count)
     if job.get("duration_ms") is not None:
         seconds = job["duration_ms"] / 1000
         for bound in DURATION_BUCKETS:
