@@ -162,6 +162,11 @@ def main() -> None:
                 f"{e2e / base:7.1f}x {sbx / base:7.2f}x {fork / sbx:7.2f}x"
             )
 
+    from bench.stages import print_stages
+
+    print()
+    print_stages(sizes, args.runs, symbols, data, url=args.url)
+
 
 if __name__ == "__main__":
     main()

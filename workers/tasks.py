@@ -29,8 +29,19 @@ def send_chunk(job_id: str, chunk_no: int, symbols: list[str]) -> None:
 
 @app.task(name="calc.run_job", bind=True)
 def run_job(self, job_id: str) -> None:
-    """Split a job into chunks and enqueue them (never waits on them)."""
-    start_job(job_id, rt=runtime.current(), send_chunk=send_chunk)
+    """Split a job into chunks, enqueue the others and run the first here (never waits on
+    another task). If the first cannot load its data, it goes to the queue as a
+    ``calc.run_chunk`` of its own, which retries with backoff."""
+    rt = runtime.current()
+    first = start_job(job_id, rt=rt, send_chunk=send_chunk)
+    if not first:
+        return
+    try:
+        process_chunk(job_id, 0, first, rt=rt)
+    except (OperationalError, redis.ConnectionError):
+        with contextlib.suppress(redis.RedisError):  # not a lost delivery: a handed-off chunk
+            rt.store().count_chunk_try(job_id, 0, by=-1)
+        send_chunk(job_id, 0, first)
 
 
 @app.task(name="calc.enqueue_due_scripts")
