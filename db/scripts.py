@@ -61,8 +61,15 @@ def create_script(
     schedule: dict[str, Any] | None,
     session: Session,
 ) -> CustomScript:
+    now = utcnow()  # one instant: a new script's updated_at equals its created_at
     script = CustomScript(
-        user_id=owner, name=name, description=description, code=code, schedule=schedule
+        user_id=owner,
+        name=name,
+        description=description,
+        code=code,
+        schedule=schedule,
+        created_at=now,
+        updated_at=now,
     )
     session.add(script)
     _flush_unique(session)
