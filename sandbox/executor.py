@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox.compiler import compile_script
 from sandbox.errors import ScriptRejected
-from sandbox.isolation import ChildLimits, run_isolated
+from sandbox.isolation import Limits, run_isolated
+
+__all__ = ["Limits", "run_batch", "run_batch_in_process"]
 from sandbox.namespace import base_globals
 from sandbox.outcome import Outcome, error, outcome
 from sandbox.runner import SymbolInput, run_symbol
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Per-symbol and per-child limits (settings pass them down)."""
-
-    cpu_seconds: float = 1.0
-    memory_mb: int = 256
-    stdout_bytes: int = 4096
 
 
 def run_batch(
@@ -45,8 +37,7 @@ def run_batch(
     except ScriptRejected as exc:
         yield from _rejected(batch, exc)
         return
-    child_limits = ChildLimits(limits.cpu_seconds, limits.memory_mb, limits.stdout_bytes)
-    yield from run_isolated(script, batch, json.dumps(params), child_limits)
+    yield from run_isolated(script, batch, json.dumps(params), limits)
 
 
 def run_batch_in_process(

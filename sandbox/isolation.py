@@ -55,10 +55,12 @@ _CHILD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, 
 
 
 @dataclass(frozen=True, slots=True)
-class ChildLimits:
-    cpu_seconds: float
-    memory_mb: int
-    stdout_bytes: int
+class Limits:
+    """Per-symbol and per-child limits (settings pass them down)."""
+
+    cpu_seconds: float = 1.0
+    memory_mb: int = 256
+    stdout_bytes: int = 4096
 
     @property
     def wall_seconds(self) -> float:
@@ -69,7 +71,7 @@ def run_isolated(
     script: CompiledScript,
     items: Sequence[SymbolInput],
     params_json: str,
-    limits: ChildLimits,
+    limits: Limits,
 ) -> Iterator[tuple[str, Outcome]]:
     """Yield each symbol's outcome from forked children, forking again after a death.
 
@@ -90,7 +92,7 @@ def run_isolated(
 
 
 class _Child:
-    def __init__(self, pid: int, fd: int, limits: ChildLimits):
+    def __init__(self, pid: int, fd: int, limits: Limits):
         self.pid = pid
         self.fd = fd
         self.limits = limits
@@ -100,7 +102,7 @@ class _Child:
 
     @classmethod
     def spawn(cls, script: CompiledScript, items: Sequence[SymbolInput], start: int,
-              params_json: str, limits: ChildLimits) -> _Child:  # fmt: skip
+              params_json: str, limits: Limits) -> _Child:  # fmt: skip
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
@@ -182,7 +184,7 @@ class _Child:
 
 
 def _child_main(fd: int, script: CompiledScript, items: Sequence[SymbolInput], start: int, *,
-                params_json: str, limits: ChildLimits) -> None:  # fmt: skip
+                params_json: str, limits: Limits) -> None:  # fmt: skip
     """The child's whole life: lock down, run symbols, report each, exit without cleanup."""
     code = 0
     try:
@@ -210,7 +212,7 @@ def _child_main(fd: int, script: CompiledScript, items: Sequence[SymbolInput], s
         os._exit(code)
 
 
-def _lock_down(fd: int, limits: ChildLimits) -> int:
+def _lock_down(fd: int, limits: Limits) -> int:
     """Drop everything the child could misuse; answers the pipe's new descriptor."""
     os.setpgid(0, 0)
     # User code yields the CPU to the API and to the workers' own bookkeeping: under load,
@@ -251,12 +253,12 @@ def _max_fd() -> int:
     return soft if soft != resource.RLIM_INFINITY else 65536
 
 
-def _max_line(limits: ChildLimits) -> int:
+def _max_line(limits: Limits) -> int:
     """The longest outcome line a child can honestly write (JSON escapes take up to 6 bytes)."""
     return 6 * (limits.stdout_bytes + MAX_MESSAGE_LENGTH) + 65536
 
 
-def _checked(line: bytes, symbol: str, limits: ChildLimits) -> Outcome | None:
+def _checked(line: bytes, symbol: str, limits: Limits) -> Outcome | None:
     """The child's outcome for ``symbol``, or None if the line is not one the child could write.
 
     The child ran untrusted code. Should that code ever get past the compiler and the guards,

@@ -280,7 +280,7 @@ class JobStore:
         now = time.time() if now is None else now
         if claim and not self.r.set(self._finish(job_id), repr(now), nx=True, ex=self.ttl):
             return False
-        raw = self.r.hmget(self.key(job_id), ["symbols", "started_at", "created_at"])
+        raw = self.r.hmget(self.key(job_id), ["symbols", "started_at", "owner"])
         if raw[0] is None:
             return False  # expired meanwhile
         if fill_error is not None:
@@ -301,10 +301,9 @@ class JobStore:
             if job is not None:
                 job.fields.update({k: str(v) for k, v in fields.items()})
                 self.on_finish(self, job)
-        owner = self.r.hget(self.key(job_id), "owner")
         pipe = self.r.pipeline()
         pipe.hset(self.key(job_id), mapping=fields)
-        pipe.zrem(self._active(_text(owner or b"") or None), job_id)
+        pipe.zrem(self._active(_text(raw[2] or b"") or None), job_id)
         pipe.publish(self.channel(job_id), status.value)
         pipe.execute()
         return True

@@ -26,7 +26,7 @@ import pytest
 import sandbox.helpers
 from sandbox.compiler import SCRIPT_FILENAME, CompiledScript
 from sandbox.executor import Limits, run_batch
-from sandbox.isolation import MAX_CHILD_FDS, ChildLimits, run_isolated
+from sandbox.isolation import MAX_CHILD_FDS, run_isolated
 from sandbox.runner import SymbolInput
 from tests.sandbox.sample import sample_items as shared_sample_items
 
@@ -260,7 +260,7 @@ def escaped(body: str) -> CompiledScript:
 def run_escaped(
     body: str, items: tuple[SymbolInput, ...] = ITEMS[:2], cpu: float = 2.0
 ) -> Outcomes:
-    limits = ChildLimits(cpu_seconds=cpu, memory_mb=256, stdout_bytes=4096)
+    limits = Limits(cpu_seconds=cpu, memory_mb=256, stdout_bytes=4096)
     return list(run_isolated(escaped(body), items, json.dumps(PARAMS), limits))
 
 
