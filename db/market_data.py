@@ -39,14 +39,16 @@ _NO_INFO = {"name": None, "sector": None, "industry": None}
 
 @dataclass(frozen=True, slots=True)
 class Bars:
-    """One symbol's window, oldest first, in the shapes a script sees (API.md)."""
+    """One symbol's window, oldest first. Loaded as tuples (the shapes a script sees, API.md);
+    a worker's window cache hands out packed arrays instead, which the sandbox sends to its
+    child as they are and unpacks into tuples there."""
 
     dates: tuple[str, ...]
-    open: tuple[float, ...]
-    high: tuple[float, ...]
-    low: tuple[float, ...]
-    close: tuple[float, ...]
-    volume: tuple[int, ...]
+    open: Sequence[float]
+    high: Sequence[float]
+    low: Sequence[float]
+    close: Sequence[float]
+    volume: Sequence[int]
 
 
 @dataclass(frozen=True, slots=True)

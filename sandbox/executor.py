@@ -12,12 +12,18 @@ from typing import Any
 
 from sandbox.compiler import compile_script
 from sandbox.errors import ScriptRejected
-from sandbox.isolation import Limits, run_isolated
+from sandbox.isolation import Limits, fork_server, run_isolated
 
-__all__ = ["Limits", "run_batch", "run_batch_in_process"]
+__all__ = ["Limits", "run_batch", "run_batch_in_process", "start_isolation"]
 from sandbox.namespace import base_globals
 from sandbox.outcome import Outcome, error, outcome
 from sandbox.runner import SymbolInput, run_symbol
+
+
+def start_isolation() -> None:
+    """Start this process's fork server now (it starts on first use otherwise): a worker
+    process calls this before its first job, so that the server is clean and ready."""
+    fork_server()
 
 
 def run_batch(

@@ -1,37 +1,42 @@
-"""Running a batch in a forked, resource-limited child process (DESIGN.md, layer 3).
+"""Running a batch in resource-limited child processes (DESIGN.md, layer 3).
 
-Why a child, and why the parent enforces the limits: a script that catches
-every exception (a bare ``except:`` in a loop) or sits inside one long C-level
-operation (``10**10**8``) cannot be stopped by an exception raised inside its
-own interpreter. So the child arms a CPU timer whose signal *kills* it
-(``ITIMER_PROF`` with the default action), the kernel enforces memory, file
-and descriptor limits, and the parent watches the clock from outside. When the
-child dies, the symbol it was on gets the error, and a fresh child carries on
-with the rest. Whatever a script mutated dies with its child.
+Why a child, and why the worker enforces the limits from outside: a script that catches
+every exception (a bare ``except:`` in a loop) or sits inside one long C-level operation
+(``10**10**8``) cannot be stopped by an exception raised inside its own interpreter. So the
+child arms a CPU timer whose signal *kills* it, the kernel enforces memory, file and
+descriptor limits, and the worker watches the clock. When a child dies, the symbol it was on
+gets the error, and a fresh child carries on with the rest. Whatever a script mutated dies
+with its child.
 
-The child inherits the batch's data by fork (nothing is serialized going in)
-and writes one JSON line per symbol to a pipe as soon as the symbol is done.
-It uses none of the parent's connections, takes no locks (no logging), clears
-its environment and closes every descriptor but the pipe.
+Children come from a fork server (zygote.py), a clean interpreter each worker process starts
+before its first job, which keeps one idle child ready: a chunk pays neither for a fork of
+the worker nor for a child's set-up, and no child ever holds the worker's memory. The chunk
+goes to the child packed in a memory file (wire.py); the child writes one JSON line per
+symbol to its result pipe as soon as the symbol is done, and this module re-checks each line.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
+import ctypes
 import json
 import os
-import posix
-import resource
 import select
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from sandbox import wire
+from sandbox.child import MAX_CHILD_FDS, RECEIVED
 from sandbox.compiler import CompiledScript
-from sandbox.namespace import base_globals
 from sandbox.outcome import (
     MAX_MESSAGE_LENGTH,
     InvalidResult,
@@ -41,17 +46,16 @@ from sandbox.outcome import (
     outcome,
     valid_text,
 )
-from sandbox.runner import SymbolInput, run_symbol
+from sandbox.runner import SymbolInput
 
-# stdin/stdout/stderr on /dev/null and the result pipe (moved to fd 3): with the limit at 4, the
-# child can open nothing new (no file, socket or pipe), even if its script got past the guards.
-CHILD_NICENESS = 10
-MAX_CHILD_FDS = 4
-_PIPE_FD = 3
-WALL_FACTOR = 5.0  # the parent's clock allows this many times the CPU budget, plus slack
+__all__ = ["MAX_CHILD_FDS", "ForkServer", "Limits", "fork_server", "run_isolated"]
+
+WALL_FACTOR = 5.0  # the worker's clock allows this many times the CPU budget, plus slack
 WALL_SLACK_SECONDS = 2.0
-_CHILD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
-                  signal.SIGCHLD, signal.SIGPIPE, signal.SIGALRM)  # fmt: skip
+PR_SET_CHILD_SUBREAPER = 36
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_READY_TIMEOUT_SECONDS = 10.0  # a fork server answers in milliseconds; this means it is stuck
+_SPAWN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,23 +82,195 @@ def run_isolated(
     Closing the generator early (a cancelled or timed-out job) kills the child.
     """
     start = 0
+    lost = 0  # children in a row that died before they saw their chunk
     while start < len(items):
         child = _Child.spawn(script, items, start, params_json, limits)
+        began = start
         try:
             for symbol, result in child.outcomes(items, start):
                 start += 1
                 yield symbol, result
-            if start < len(items):  # the child died on items[start]
-                yield items[start].symbol, child.death_outcome()
+            if start < len(items):  # the child died
+                if start == began and not child.received_chunk():
+                    lost += 1  # killed from outside while idle: nothing of the chunk ran
+                    if lost >= _SPAWN_ATTEMPTS:
+                        raise ForkServerError("sandbox children die before they start")
+                    continue
+                yield items[start].symbol, child.death_outcome()  # it died on this one
                 start += 1
         finally:
             child.kill()
 
 
+class ForkServerError(RuntimeError):
+    """The fork server could not give a child (it died, or it is stuck)."""
+
+
+@dataclass(slots=True)
+class _Idle:
+    """An idle child: its pid, the read end of its result pipe, our end of its command socket."""
+
+    pid: int
+    result_fd: int
+    command: socket.socket
+
+
+class ForkServer:
+    """This process's fork server and the idle children it prepared (one per process)."""
+
+    def __init__(self) -> None:
+        _become_subreaper()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.owner = os.getpid()
+        self.process = subprocess.Popen(
+            [sys.executable, "-E", "-s", "-m", "sandbox.zygote", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            env={},
+            cwd=_PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self.control = ours
+        self.requested = 0
+        self.idle: deque[_Idle] = deque()
+        self.lock = threading.Lock()
+        self._request()
+
+    def take(self) -> _Idle:
+        """An idle child, all ours; the next one is requested at once, to be ready in turn."""
+        with self.lock:
+            if not self.idle:
+                self._receive()
+            taken = self.idle.popleft()
+            self._request()
+            return taken
+
+    def idle_pids(self) -> set[int]:
+        """The fork server and its idle children (waits for those requested): not leftovers."""
+        with self.lock:
+            self._receive_requested()
+            return {self.process.pid, *(idle.pid for idle in self.idle)}
+
+    def descriptors(self) -> set[int]:
+        """The descriptors this server holds open (its socket, its idle children's ends)."""
+        with self.lock:
+            self._receive_requested()
+            held = {self.control.fileno()}
+            for idle in self.idle:
+                held.update((idle.result_fd, idle.command.fileno()))
+            return held
+
+    def _receive_requested(self) -> None:
+        while self.requested:
+            self._receive()
+
+    def close(self) -> None:
+        """Stop the fork server; idle children exit when their command socket closes."""
+        with self.lock:
+            self.control.close()
+            for idle in self.idle:
+                _close_idle(idle)
+                _reap(idle.pid)
+            self.idle.clear()
+            self.process.kill()
+            self.process.wait()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _request(self) -> None:
+        self.control.send(b"1")
+        self.requested += 1
+
+    def _receive(self) -> None:
+        if not select.select([self.control], [], [], _READY_TIMEOUT_SECONDS)[0]:
+            raise ForkServerError("the fork server did not answer")
+        message, fds, _, _ = socket.recv_fds(self.control, 16, 2)
+        if message != b"child" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            raise ForkServerError("the fork server has gone")
+        self.requested -= 1
+        result_fd, command_fd = fds
+        command = socket.socket(fileno=command_fd)
+        command.settimeout(_READY_TIMEOUT_SECONDS)
+        try:
+            pid = int(_read_line(command))  # the child's first words, before any chunk
+        except (OSError, ValueError) as exc:
+            os.close(result_fd)
+            command.close()
+            raise ForkServerError("an idle child died before it was ready") from exc
+        self.idle.append(_Idle(pid, result_fd, command))
+
+
+class _Current:
+    server: ForkServer | None = None
+    lock = threading.Lock()
+
+
+def fork_server() -> ForkServer:
+    """This process's fork server, started on first use (a worker starts it before any job)."""
+    with _Current.lock:
+        server = _Current.server
+        if server is not None and (server.owner != os.getpid() or not server.alive()):
+            if server.owner == os.getpid():
+                server.close()
+            server = None  # a forked process never uses its parent's server
+        if server is None:
+            server = _Current.server = ForkServer()
+        return server
+
+
+def _become_subreaper() -> None:
+    """Children of our children's children are adopted by us: we can wait for them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _read_line(command: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        more = command.recv(64)
+        if not more:
+            raise ValueError("closed before a whole line")
+        data += more
+    return data
+
+
+def _close_idle(idle: _Idle) -> None:
+    os.close(idle.result_fd)
+    idle.command.close()
+
+
+def _reap(pid: int) -> int | None:
+    """Kill ``pid`` and its group and wait for it; its exit status (None if not ours).
+
+    Processes it started (escaped code run as root could) die with its group and, once it is
+    gone, are ours to wait for too (we are their subreaper): none is left as a zombie.
+    """
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    try:
+        status = os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-pid, 0)[0]:  # the rest of its group, killed above
+            pass
+    return status
+
+
 class _Child:
-    def __init__(self, pid: int, fd: int, limits: Limits):
-        self.pid = pid
-        self.fd = fd
+    """A child at work on a chunk: its outcomes as they come, and how it ended."""
+
+    def __init__(self, idle: _Idle, limits: Limits):
+        self.pid = idle.pid
+        self.fd = idle.result_fd
+        self.command: socket.socket | None = idle.command
         self.limits = limits
         self.killed_for_time = False
         self.broken = False  # the child wrote something it never would have: not trusted
@@ -103,17 +279,23 @@ class _Child:
     @classmethod
     def spawn(cls, script: CompiledScript, items: Sequence[SymbolInput], start: int,
               params_json: str, limits: Limits) -> _Child:  # fmt: skip
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(read_fd)
-            _child_main(write_fd, script, items, start, params_json=params_json, limits=limits)
-        os.close(write_fd)
-        # Its own process group (the child does the same; whichever runs first wins the race),
-        # so that kill() also reaches any process the child may have started.
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        return cls(pid, read_fd, limits)
+        """An idle child from the fork server, given ``items[start:]`` to run."""
+        request = wire.encode(
+            script,
+            items[start:],
+            params_json=params_json,
+            cpu_seconds=limits.cpu_seconds,
+            stdout_bytes=limits.stdout_bytes,
+            memory_mb=limits.memory_mb,
+        )
+        for attempt in range(_SPAWN_ATTEMPTS):
+            idle = _take_idle(fresh_server=attempt > 0)
+            if _send_chunk(idle, request):
+                return cls(idle, limits)
+            # It died while idle (killed from outside?): nothing of ours ran there.
+            _close_idle(idle)
+            _reap(idle.pid)
+        raise ForkServerError("no sandbox child could be started")
 
     def outcomes(self, items: Sequence[SymbolInput], start: int) -> Iterator[tuple[str, Outcome]]:
         """Read outcome lines until the child finishes or dies or overruns the clock."""
@@ -150,13 +332,22 @@ class _Child:
                 self.kill()
                 return
 
+    def received_chunk(self) -> bool:
+        """Whether the child (now dead) had taken its chunk before it died."""
+        if self.command is None:
+            return True
+        self.command.settimeout(1.0)
+        try:
+            return self.command.recv(len(RECEIVED)) == RECEIVED
+        except OSError:
+            return False
+
     def kill(self) -> None:
         if self.status is None:
-            with contextlib.suppress(OSError):
-                os.killpg(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            _, self.status = os.waitpid(self.pid, 0)
+            self.status = _reap(self.pid) or 0
+        if self.command is not None:
+            self.command.close()
+            self.command = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -183,74 +374,36 @@ class _Child:
         return outcome(None, error("RuntimeError", "the script's process ended unexpectedly"))
 
 
-def _child_main(fd: int, script: CompiledScript, items: Sequence[SymbolInput], start: int, *,
-                params_json: str, limits: Limits) -> None:  # fmt: skip
-    """The child's whole life: lock down, run symbols, report each, exit without cleanup."""
-    code = 0
+def _take_idle(*, fresh_server: bool) -> _Idle:
+    server = fork_server()
+    if fresh_server:  # the last child died idle: the server may be gone too
+        try:
+            return server.take()
+        except ForkServerError:
+            server.close()
+            server = fork_server()
+    return server.take()
+
+
+def _send_chunk(idle: _Idle, request: list[bytes | bytearray]) -> bool:
+    """Hand the chunk to the child in a memory file; False if the child is gone."""
+    memory_file = os.memfd_create("chunk", os.MFD_CLOEXEC)
     try:
-        fd = _lock_down(fd, limits)
-        shared = base_globals()
-        # What we inherited is never a script's garbage: keep collections to the scripts' objects.
-        gc.freeze()
-        cpu = limits.cpu_seconds
-        _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-        for item in items[start:]:
-            # A whole-symbol backstop in whole seconds, in case the timer were ever disarmed.
-            used = resource.getrusage(resource.RUSAGE_SELF)
-            cap = int(used.ru_utime + used.ru_stime + cpu + 2)
-            resource.setrlimit(resource.RLIMIT_CPU, (cap, cpu_hard))
-            signal.setitimer(signal.ITIMER_PROF, cpu)
-            result = run_symbol(script, shared, item, params_json, limits.stdout_bytes)
-            # Reference cycles the script left behind would eat the next symbol's memory; their
-            # collection is charged to the symbol that made them.
-            gc.collect()
-            signal.setitimer(signal.ITIMER_PROF, 0)
-            _write_all(fd, _line(item.symbol, result))
-    except BaseException:  # the child must never unwind into the parent's code
-        code = 70
+        for buffer in request:
+            _write_all(memory_file, buffer)
+        socket.send_fds(idle.command, [b"chunk"], [memory_file])
+        return True
+    except OSError:
+        return False
     finally:
-        os._exit(code)
+        os.close(memory_file)
 
 
-def _lock_down(fd: int, limits: Limits) -> int:
-    """Drop everything the child could misuse; answers the pipe's new descriptor."""
-    os.setpgid(0, 0)
-    # User code yields the CPU to the API and to the workers' own bookkeeping: under load,
-    # submits and polls stay quick while jobs take what is left.
-    os.nice(CHILD_NICENESS)
-    for sig in _CHILD_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
-    # SIGPROF's default action terminates the process: the CPU budget holds even inside C code.
-    # A mask inherited from the forking thread must not hold the budget's signals back.
-    signal.signal(signal.SIGPROF, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF, signal.SIGXCPU})
-    os.environ.clear()
-    posix.environ.clear()  # os.environ is a copy of this one; it held the same secrets
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for target in (0, 1, 2):
-        os.dup2(devnull, target)
-    os.close(devnull)
-    os.closerange(3, fd)
-    os.closerange(fd + 1, _max_fd())
-    if fd != _PIPE_FD:
-        os.dup2(fd, _PIPE_FD)
-        os.close(fd)
-    page = os.sysconf("SC_PAGE_SIZE")
-    with open("/proc/self/statm", "rb") as statm:
-        current = int(statm.read().split()[0]) * page
-    memory = current + limits.memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_CHILD_FDS, MAX_CHILD_FDS))
-    # No new processes (the kernel does not apply this to root: run workers as a plain user).
-    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    return _PIPE_FD
-
-
-def _max_fd() -> int:
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft if soft != resource.RLIM_INFINITY else 65536
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _max_line(limits: Limits) -> int:
@@ -300,14 +453,3 @@ def _valid_error(err: Any) -> bool:
         and type(line) is int
         and line > 0
     )
-
-
-def _line(symbol: str, result: dict[str, Any]) -> bytes:
-    return json.dumps([symbol, result], separators=(",", ":")).encode() + b"\n"
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,16 +16,21 @@ _MISSING = object()
 
 @dataclass(frozen=True, slots=True)
 class SymbolInput:
-    """One symbol's data, as plain tuples (the sandbox knows nothing of the database)."""
+    """One symbol's data (the sandbox knows nothing of the database). The series may be tuples
+    or packed arrays; a script always gets tuples."""
 
     symbol: str
     dates: tuple[str, ...]
-    open: tuple[float, ...]
-    high: tuple[float, ...]
-    low: tuple[float, ...]
-    close: tuple[float, ...]
-    volume: tuple[int, ...]
+    open: Sequence[float]
+    high: Sequence[float]
+    low: Sequence[float]
+    close: Sequence[float]
+    volume: Sequence[int]
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def _tuple(series: Sequence[Any]) -> tuple[Any, ...]:
+    return series if type(series) is tuple else tuple(series)
 
 
 class RunnerAbort(BaseException):  # a signal, not an error a script may see
@@ -42,12 +48,12 @@ def run_symbol(
     out = CappedOutput(stdout_limit)
     g = dict(shared_globals)
     g["symbol"] = item.symbol
-    g["dates"] = item.dates
-    g["open"] = item.open
-    g["high"] = item.high
-    g["low"] = item.low
-    g["close"] = item.close
-    g["volume"] = item.volume
+    g["dates"] = _tuple(item.dates)
+    g["open"] = _tuple(item.open)
+    g["high"] = _tuple(item.high)
+    g["low"] = _tuple(item.low)
+    g["close"] = _tuple(item.close)
+    g["volume"] = _tuple(item.volume)
     g["info"] = dict(item.info)
     g["params"] = json.loads(params_json)  # a fresh copy: no symbol sees another's edits
     g["_print_"] = out.factory

@@ -6,8 +6,9 @@ keeps the windows it loaded, keyed by (database, symbol, data version, as_of, lo
 a changed symbol has a new version, so an entry is never stale, only unused. Symbols of a
 database without data versions are never cached. Bounded by a total number of bars
 (least recently used windows go first). Prices are kept packed (``array('d')``, 8 bytes a
-value instead of a 32-byte float object) and unpacked into the tuples a script sees on use,
-so a 5,000-symbol universe of a year's bars fits in about 60 MB. Nothing here is needed by
+value instead of a 32-byte float object) and handed to the sandbox packed, which copies
+them to its child as they are (only the child makes the tuples a script sees), so a
+5,000-symbol universe of a year's bars fits in about 60 MB. Nothing here is needed by
 any other worker.
 """
 
@@ -48,15 +49,9 @@ class Packed:
             array("q", bars.volume),
         )
 
-    def unpack(self) -> Bars:
-        return Bars(
-            self.dates,
-            tuple(self.open),
-            tuple(self.high),
-            tuple(self.low),
-            tuple(self.close),
-            tuple(self.volume),
-        )
+    def as_bars(self) -> Bars:
+        """The window, still packed (callers must not change the arrays)."""
+        return Bars(self.dates, self.open, self.high, self.low, self.close, self.volume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,5 +112,5 @@ def merge(cached: Mapping[str, Window], loaded: ChunkData) -> ChunkData:
         known.add(symbol)
         info[symbol] = dict(window.info)
         if window.bars is not None:
-            bars[symbol] = window.bars.unpack()
+            bars[symbol] = window.bars.as_bars()
     return ChunkData(bars=bars, info=info, known=frozenset(known))

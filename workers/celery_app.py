@@ -36,7 +36,10 @@ def _json_logs(**_: object) -> None:
 
 @worker_process_init.connect
 def _reset_after_fork(**_: object) -> None:
-    """A forked pool process must not share the parent's sockets."""
+    """A forked pool process must not share the parent's sockets; its sandbox fork server
+    starts now, before the process has seen any job, so that it holds none."""
+    from sandbox.executor import start_isolation
     from workers import runtime
 
     runtime.reset_after_fork()
+    start_isolation()

@@ -88,7 +88,9 @@ class LiveService:
         return proc
 
 
-def children_of(pid: int) -> set[int]:
+def children_of(pid: int, *, running: bool = False) -> set[int]:
+    """Child processes of ``pid``; with ``running``, only those on a CPU or ready for one (a
+    pool process's fork server and its idle sandbox child sleep; a script at work runs)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -97,8 +99,8 @@ def children_of(pid: int) -> set[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and (not running or state == "R"):
             found.add(int(entry.name))
     return found
 

@@ -1,0 +1,159 @@
+"""A sandbox child's whole life: lock down, wait for one chunk, run it, report, exit.
+
+The fork server (zygote.py) forks these ahead of time, so a chunk never waits for a fork:
+a child locks itself down and builds its globals while idle, then blocks until the worker
+sends it a chunk (wire.py) over its command socket. From then on it runs untrusted code:
+memory and descriptor limits are set, and each symbol has a CPU timer whose signal *kills*
+the child (``ITIMER_PROF`` with the default action), which holds in a bare ``except:`` loop
+and inside one long C-level operation alike. Each symbol's outcome goes to the result pipe
+as one JSON line as soon as it is done; the worker re-checks every line (isolation.py).
+
+The child uses none of the worker's connections (it never had them: the fork server is a
+fresh interpreter), takes no locks (no logging), has an empty environment and no descriptor
+but the pipe once the chunk has arrived.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+import json
+import os
+import posix
+import resource
+import signal
+import socket
+from typing import Any, NoReturn
+
+from sandbox import wire
+from sandbox.namespace import base_globals
+from sandbox.runner import run_symbol
+
+# stdin/stdout/stderr on /dev/null and the result pipe (fd 3): with the limit at 4, the
+# child can open nothing new (no file, socket or pipe), even if its script got past the guards.
+CHILD_NICENESS = 10
+MAX_CHILD_FDS = 4
+RESULT_FD = 3
+COMMAND_FD = 4  # until the chunk has arrived
+_CHILD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                  signal.SIGCHLD, signal.SIGPIPE, signal.SIGALRM)  # fmt: skip
+_EXIT_BROKEN = 70
+RECEIVED = b"+"
+
+
+def child_main(result_fd: int, command_fd: int) -> NoReturn:
+    """Never returns: the child exits without unwinding into the fork server's code."""
+    code = 0
+    try:
+        _lock_down(result_fd, command_fd)
+        shared = base_globals()
+        # What we inherited is never a script's garbage: keep collections to the scripts' objects.
+        gc.freeze()
+        command = socket.socket(fileno=COMMAND_FD)
+        command.sendall(f"{os.getpid()}\n".encode())  # ready; the worker learns who we are
+        chunk = _receive(command)
+        if chunk is not None:
+            gc.freeze()  # nor is the chunk: each symbol's collection sees only its own objects
+            _limit_memory_and_descriptors(chunk.memory_mb)
+            _run(chunk, shared)
+    except BaseException:  # never unwind into the fork server's loop
+        code = _EXIT_BROKEN
+    finally:
+        os._exit(code)
+
+
+def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> None:
+    cpu = chunk.cpu_seconds
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    for item in chunk.items():
+        # A whole-symbol backstop in whole seconds, in case the timer were ever disarmed.
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cap = int(used.ru_utime + used.ru_stime + cpu + 2)
+        resource.setrlimit(resource.RLIMIT_CPU, (cap, cpu_hard))
+        signal.setitimer(signal.ITIMER_PROF, cpu)
+        result = run_symbol(chunk.script, shared, item, chunk.params_json, chunk.stdout_bytes)
+        # Reference cycles the script left behind would eat the next symbol's memory; their
+        # collection is charged to the symbol that made them.
+        gc.collect()
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        _write_all(RESULT_FD, _line(item.symbol, result))
+
+
+def _receive(command: socket.socket) -> wire.Chunk | None:
+    """The chunk, read from the memory file the worker sends; None if the worker went away."""
+    message, fds, _, _ = socket.recv_fds(command, 16, 1)
+    if not message or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        return None
+    # Received: should this child die from now on, the symbol it was on is to blame.
+    command.sendall(RECEIVED)
+    command.close()
+    (memory_file,) = fds
+    try:
+        blob = bytearray(os.fstat(memory_file).st_size)
+        view = memoryview(blob)
+        done = 0
+        while done < len(blob):  # (a mapping would keep a descriptor open)
+            read = os.preadv(memory_file, [view[done:]], done)
+            if read == 0:
+                return None
+            done += read
+    finally:
+        os.close(memory_file)
+    return wire.decode(view)
+
+
+def _lock_down(result_fd: int, command_fd: int) -> None:
+    """Drop everything the child could misuse, before any chunk arrives."""
+    os.setpgid(0, 0)  # its own group: the worker's kill also reaches anything it started
+    # User code yields the CPU to the API and to the workers' own bookkeeping: under load,
+    # submits and polls stay quick while jobs take what is left.
+    os.nice(CHILD_NICENESS)
+    for sig in _CHILD_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    # SIGPROF's default action terminates the process: the CPU budget holds even inside C code.
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF, signal.SIGXCPU})
+    os.environ.clear()
+    posix.environ.clear()  # os.environ is a copy of this one
+    # Both descriptors above the standard ones first, so that moving them clobbers nothing.
+    high = max(result_fd, command_fd, COMMAND_FD) + 1
+    result_fd = fcntl.fcntl(result_fd, fcntl.F_DUPFD, high)
+    command_fd = fcntl.fcntl(command_fd, fcntl.F_DUPFD, high)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(devnull, target)
+    os.dup2(result_fd, RESULT_FD)
+    os.dup2(command_fd, COMMAND_FD)
+    os.closerange(COMMAND_FD + 1, _max_fd())
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # No new processes (the kernel does not apply this to root: run workers as a plain user).
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+
+def _limit_memory_and_descriptors(memory_mb: int) -> None:
+    """The script's budget: what the child holds now (the chunk included), plus ``memory_mb``."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/statm", "rb") as statm:
+        current = int(statm.read().split()[0]) * page
+    memory = current + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_CHILD_FDS, MAX_CHILD_FDS))
+
+
+def _max_fd() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 65536
+
+
+def _line(symbol: str, result: dict[str, Any]) -> bytes:
+    return json.dumps([symbol, result], separators=(",", ":")).encode() + b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

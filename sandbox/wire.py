@@ -1,0 +1,101 @@
+"""What the worker hands a sandbox child: a chunk's script, params, limits and bars, packed.
+
+A child of the clean fork server (zygote.py) shares nothing with the worker, so the chunk
+travels in a memory file: a ``marshal`` header (the code object, params, limits, and per
+symbol its name, trading days, info and where its prices are), then every symbol's price
+series as raw 8-byte values. The worker copies packed series as they are (its window cache
+keeps them packed); the child maps the file and makes a symbol's tuples straight from the
+mapping, only when it runs that symbol. A window of trading days that many symbols share is
+written once and shared (tuples cannot be changed).
+
+Only the worker writes these files and only our children read them: ``marshal`` is safe here
+because nothing untrusted ever produces one.
+"""
+
+from __future__ import annotations
+
+import marshal
+import struct
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.compiler import CompiledScript
+from sandbox.runner import SymbolInput
+
+_FORMAT = 4  # marshal's format with references: shared objects are written once
+_PREFIX = struct.Struct("<Q")  # the header's length
+_SERIES = "ddddq"  # open, high, low, close (float64), volume (int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A decoded request: everything a child needs to run its symbols."""
+
+    script: CompiledScript
+    params_json: str
+    cpu_seconds: float
+    stdout_bytes: int
+    memory_mb: int
+    records: tuple[tuple[Any, ...], ...]
+    series: memoryview
+
+    def items(self) -> Iterator[SymbolInput]:
+        """The symbols' inputs, unpacked one at a time (the first runs before the rest unpack)."""
+        for symbol, dates, info, offset, counts in self.records:
+            values = []
+            start = offset
+            for typecode, count in zip(_SERIES, counts, strict=True):
+                end = start + 8 * count
+                values.append(tuple(self.series[start:end].cast(typecode)))
+                start = end
+            yield SymbolInput(symbol, dates, *values, info)
+
+
+def encode(
+    script: CompiledScript,
+    items: Sequence[SymbolInput],
+    *,
+    params_json: str,
+    cpu_seconds: float,
+    stdout_bytes: int,
+    memory_mb: int,
+) -> list[bytes | bytearray]:
+    """The request as buffers to write one after the other."""
+    series = bytearray()
+    records = []
+    windows: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for item in items:
+        offset = len(series)
+        counts = []
+        for typecode, values in zip(
+            _SERIES, (item.open, item.high, item.low, item.close, item.volume), strict=True
+        ):
+            series += _packed(typecode, values)
+            counts.append(len(values))
+        dates = windows.setdefault(item.dates, item.dates)
+        records.append((item.symbol, dates, item.info, offset, tuple(counts)))
+    limits = (float(cpu_seconds), int(stdout_bytes), int(memory_mb))
+    header = marshal.dumps(
+        (script.code, script.sha256, params_json, limits, tuple(records)), _FORMAT
+    )
+    return [_PREFIX.pack(len(header)), header, series]
+
+
+def decode(blob: memoryview) -> Chunk:
+    """The request in ``blob`` (which must stay alive as long as the chunk is used)."""
+    (length,) = _PREFIX.unpack_from(blob)
+    start = _PREFIX.size
+    header = marshal.loads(blob[start : start + length])  # noqa: S302 - see the docstring
+    code, sha256, params_json, limits, records = header
+    return Chunk(
+        CompiledScript(code, sha256), params_json, *limits, records, blob[start + length :]
+    )
+
+
+def _packed(typecode: str, values: Sequence[Any]) -> array:
+    """The series packed: as it is when it already is (the worker's window cache)."""
+    if type(values) is array and values.typecode == typecode:
+        return values
+    return array(typecode, values)

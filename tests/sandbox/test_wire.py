@@ -1,0 +1,93 @@
+"""The chunk a worker hands its sandbox child: what goes in comes out, as a script sees it."""
+
+from __future__ import annotations
+
+import json
+from array import array
+
+from sandbox import wire
+from sandbox.compiler import compile_script
+from sandbox.runner import SymbolInput
+from tests.sandbox.sample import sample_items
+
+
+def round_trip(items: list[SymbolInput]) -> tuple[wire.Chunk, list[SymbolInput]]:
+    script = compile_script("result = close[-1]")
+    buffers = wire.encode(
+        script,
+        items,
+        params_json=json.dumps({"window": 5}),
+        cpu_seconds=0.5,
+        stdout_bytes=100,
+        memory_mb=64,
+    )
+    blob = bytearray().join(buffers)
+    chunk = wire.decode(memoryview(blob))
+    assert chunk.script == script
+    assert (chunk.params_json, chunk.cpu_seconds, chunk.stdout_bytes, chunk.memory_mb) == (
+        '{"window": 5}',
+        0.5,
+        100,
+        64,
+    )
+    return chunk, list(chunk.items())
+
+
+def test_tuples_come_back_exactly_with_their_types() -> None:
+    items = list(sample_items(5, 60))
+    _, decoded = round_trip(items)
+    assert decoded == items
+    for item in decoded:
+        for series in (item.dates, item.open, item.high, item.low, item.close, item.volume):
+            assert type(series) is tuple
+        assert all(type(x) is float for x in item.close)
+        assert all(type(x) is int for x in item.volume)
+
+
+def test_packed_series_come_back_as_the_same_tuples() -> None:
+    items = list(sample_items(3, 40))
+    packed = [
+        SymbolInput(
+            i.symbol,
+            i.dates,
+            array("d", i.open),
+            array("d", i.high),
+            array("d", i.low),
+            array("d", i.close),
+            array("q", i.volume),
+            i.info,
+        )
+        for i in items
+    ]
+    _, decoded = round_trip(packed)
+    assert decoded == items
+
+
+def test_odd_values_and_lengths_survive() -> None:
+    odd = SymbolInput(
+        "ODD",
+        ("2020-01-02", "2020-01-03"),
+        (float("nan"), float("inf")),
+        (-0.0, 1e308),
+        (5e-324, -1e-300),
+        (1.5, 2.5),
+        (0, 2**62),
+        {"name": "Ödd Co. ☃", "sector": None, "industry": ""},
+    )
+    empty = SymbolInput("EMPTY", (), (), (), (), (), (), {})
+    uneven = SymbolInput("UNEVEN", ("2020-01-02",), (1.0, 2.0), (1.0,), (), (3.0,), (7,), {})
+    _, (got_odd, got_empty, got_uneven) = round_trip([odd, empty, uneven])
+    assert repr(got_odd) == repr(odd)  # nan included, which == would not show
+    assert got_empty == empty
+    assert got_uneven == uneven
+
+
+def test_a_shared_window_of_days_is_sent_once_and_shared() -> None:
+    items = list(sample_items(4, 50))
+    copies = [
+        SymbolInput(i.symbol, tuple(items[0].dates), i.open, i.high, i.low, i.close, i.volume, {})
+        for i in items
+    ]  # equal windows, distinct tuples (as the database gives them)
+    _, decoded = round_trip(copies)
+    assert all(item.dates is decoded[0].dates for item in decoded)
+    assert decoded[0].dates == items[0].dates
