@@ -14,6 +14,7 @@ process, and the sandbox in forked children.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import statistics
 import time
@@ -30,6 +31,7 @@ from sandbox.executor import Limits, run_batch, run_batch_in_process
 from sandbox.helpers import HELPERS
 from sandbox.runner import SymbolInput
 from settings import Settings
+from workers.bars_cache import Packed
 
 LOOKBACK = 252
 
@@ -139,6 +141,11 @@ def main() -> None:
             for s in chosen
             for b in [data.bars[s]]
         ]
+        # The sandbox gets the series packed, as the worker's window cache hands them out.
+        packed = [
+            SymbolInput(i.symbol, *dataclasses.astuple(Packed.of(data.bars[i.symbol])), i.info)
+            for i in items
+        ]
         for name, code in SCRIPTS.items():
             e2e, e2e99 = timed(
                 lambda code=code, chosen=chosen: end_to_end(args.url, code, chosen), args.runs
@@ -149,11 +156,11 @@ def main() -> None:
             )
             base, _ = timed(lambda code=code, items=items: plain_exec(code, items), args.runs)
             sbx, _ = timed(
-                lambda code=code, items=items: executor(run_batch_in_process, code, items),
+                lambda code=code, items=packed: executor(run_batch_in_process, code, items),
                 args.runs,
             )
             fork, _ = timed(
-                lambda code=code, items=items: executor(run_batch, code, items), args.runs
+                lambda code=code, items=packed: executor(run_batch, code, items), args.runs
             )
             print(
                 f"{f'{size} x {name}':>24} | {e2e * 1000:7.0f}ms {e2e99 * 1000:7.0f}ms "

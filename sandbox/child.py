@@ -77,6 +77,7 @@ def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> None:
         gc.collect()
         signal.setitimer(signal.ITIMER_PROF, 0)
         _write_all(RESULT_FD, _line(item.symbol, result))
+    os.close(RESULT_FD)  # the worker wakes on the hang-up: it need not wait for our exit
 
 
 def _receive(command: socket.socket) -> wire.Chunk | None:
@@ -94,7 +95,7 @@ def _receive(command: socket.socket) -> wire.Chunk | None:
         blob = bytearray(os.fstat(memory_file).st_size)
         view = memoryview(blob)
         done = 0
-        while done < len(blob):  # (a mapping would keep a descriptor open)
+        while done < len(blob):  # (a mapping would keep a descriptor open: Python dups it)
             read = os.preadv(memory_file, [view[done:]], done)
             if read == 0:
                 return None
@@ -109,7 +110,7 @@ def _lock_down(result_fd: int, command_fd: int) -> None:
     os.setpgid(0, 0)  # its own group: the worker's kill also reaches anything it started
     # User code yields the CPU to the API and to the workers' own bookkeeping: under load,
     # submits and polls stay quick while jobs take what is left.
-    os.nice(CHILD_NICENESS)
+    os.nice(max(0, CHILD_NICENESS - os.nice(0)))  # (the fork server is as nice already)
     for sig in _CHILD_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     # SIGPROF's default action terminates the process: the CPU budget holds even inside C code.

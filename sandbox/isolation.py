@@ -56,6 +56,10 @@ PR_SET_CHILD_SUBREAPER = 36
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _READY_TIMEOUT_SECONDS = 10.0  # a fork server answers in milliseconds; this means it is stuck
 _SPAWN_ATTEMPTS = 3
+# The worker reads its child's lines every few milliseconds, not as each arrives: waking for
+# every line cost the child and the other core more than the line's early arrival was worth.
+# The child's end (it closes the pipe after its last line, or dies) wakes the worker at once.
+_READ_EVERY_SECONDS = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +103,10 @@ def run_isolated(
                 yield items[start].symbol, child.death_outcome()  # it died on this one
                 start += 1
         finally:
-            child.kill()
+            if start == len(items) and child.status is None:
+                child.release()  # done: it is exiting; no one need wait for that now
+            else:
+                child.kill()
 
 
 class ForkServerError(RuntimeError):
@@ -134,21 +141,29 @@ class ForkServer:
         self.control = ours
         self.requested = 0
         self.idle: deque[_Idle] = deque()
+        self.finished: list[int] = []  # released children, not yet waited for
         self.lock = threading.Lock()
         self._request()
 
     def take(self) -> _Idle:
         """An idle child, all ours; the next one is requested at once, to be ready in turn."""
         with self.lock:
+            self._reap_finished()
             if not self.idle:
                 self._receive()
             taken = self.idle.popleft()
             self._request()
             return taken
 
-    def idle_pids(self) -> set[int]:
-        """The fork server and its idle children (waits for those requested): not leftovers."""
+    def reap_later(self, pid: int) -> None:
         with self.lock:
+            self.finished.append(pid)
+
+    def idle_pids(self) -> set[int]:
+        """The fork server and its idle children (waits for those requested): not leftovers.
+        Released children are waited for first: none of them is left either."""
+        with self.lock:
+            self._reap_finished()
             self._receive_requested()
             return {self.process.pid, *(idle.pid for idle in self.idle)}
 
@@ -161,6 +176,10 @@ class ForkServer:
                 held.update((idle.result_fd, idle.command.fileno()))
             return held
 
+    def _reap_finished(self) -> None:
+        while self.finished:
+            _reap(self.finished.pop())
+
     def _receive_requested(self) -> None:
         while self.requested:
             self._receive()
@@ -168,6 +187,7 @@ class ForkServer:
     def close(self) -> None:
         """Stop the fork server; idle children exit when their command socket closes."""
         with self.lock:
+            self._reap_finished()
             self.control.close()
             for idle in self.idle:
                 _close_idle(idle)
@@ -303,17 +323,20 @@ class _Child:
         index = start
         max_line = _max_line(self.limits)
         poller = select.poll()
-        poller.register(self.fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        poller.register(self.fd, 0)  # hang-up and errors only: lines are read on our clock
+        os.set_blocking(self.fd, False)
         deadline = time.monotonic() + self.limits.wall_seconds
         while index < len(items):
-            timeout_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            if not poller.poll(timeout_ms):
-                self.killed_for_time = True
-                self.kill()
-                return
-            data = os.read(self.fd, 65536)
-            if not data:  # EOF: the child exited or died
-                return
+            ended = poller.poll(_READ_EVERY_SECONDS * 1000)
+            data, eof = _read_available(self.fd)
+            if not data:
+                if eof or ended:  # the child exited or died
+                    return
+                if time.monotonic() > deadline:
+                    self.killed_for_time = True
+                    self.kill()
+                    return
+                continue
             *lines, buffer = (buffer + data).split(b"\n")
             for line in lines:
                 if index >= len(items):
@@ -341,6 +364,15 @@ class _Child:
             return self.command.recv(len(RECEIVED)) == RECEIVED
         except OSError:
             return False
+
+    def release(self) -> None:
+        """Stop it and close our ends, leaving the wait for its exit to the fork server's
+        next call (the job's last results need not wait for a process to be torn down)."""
+        with contextlib.suppress(OSError):
+            os.killpg(self.pid, signal.SIGKILL)
+        fork_server().reap_later(self.pid)
+        self.status = 0
+        self.kill()
 
     def kill(self) -> None:
         if self.status is None:
@@ -372,6 +404,19 @@ class _Child:
             crashed = f"the script's process crashed ({signal.Signals(sig).name})"
             return outcome(None, error("RuntimeError", crashed))
         return outcome(None, error("RuntimeError", "the script's process ended unexpectedly"))
+
+
+def _read_available(fd: int) -> tuple[bytes, bool]:
+    """Whatever the pipe holds now, and whether it has ended (a non-blocking descriptor)."""
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return b"".join(chunks), False
+        if not data:
+            return b"".join(chunks), True
+        chunks.append(data)
 
 
 def _take_idle(*, fresh_server: bool) -> _Idle:

@@ -22,7 +22,9 @@ result pipe and the worker's end of the child's command socket. End of file: exi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import gc
 import os
 import signal
@@ -35,6 +37,8 @@ from sandbox.namespace import base_globals
 from sandbox.runner import SymbolInput, run_symbol
 
 PR_SET_PDEATHSIG = 1
+F_SETPIPE_SZ = 1031
+PIPE_BYTES = 1 << 20
 _WARM_UP = "x = sma(close, 3)[-1]\nresult = {'x': x, 'n': len([c for c in close if c > 0])}\n"
 
 
@@ -48,6 +52,8 @@ def serve(control: socket.socket) -> None:
         if not request:
             return
         result_read, result_write = os.pipe()
+        with contextlib.suppress(OSError):  # room for lines the worker reads every few ms
+            fcntl.fcntl(result_write, F_SETPIPE_SZ, PIPE_BYTES)
         worker_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         intermediate = os.fork()
         if intermediate == 0:
@@ -94,6 +100,8 @@ def main() -> None:
     if os.getppid() != parent:  # the worker died before the line above
         return
     control = socket.socket(fileno=int(sys.argv[1]))
+    # Preparing the next child is never urgent: it yields the CPU as the children's scripts do.
+    os.nice(child.CHILD_NICENESS)
     _warm_up()
     gc.freeze()  # children never collect what this process built
     serve(control)

@@ -84,7 +84,8 @@ def _all_children() -> set[int]:
 def children() -> set[int]:
     """Our own child processes (zombies included), not counting other tests' services, nor
     the fork server and the idle child it keeps ready (the executor's own, long-lived)."""
-    return _all_children() - _OTHERS - fork_server().idle_pids()
+    servers = fork_server().idle_pids()  # (first: it waits for the children it released)
+    return _all_children() - _OTHERS - servers
 
 
 def gone(pid: int) -> bool:
@@ -175,6 +176,7 @@ def test_budget_is_per_symbol_not_per_batch() -> None:
     source = f"x = 0\nfor i in range({turns}):\n    x = x + i\nresult = close[-1]\n"
     before = os.times()
     outcomes = list(run_batch(source, items, params=PARAMS, limits=Limits(cpu_seconds=budget)))
+    fork_server().idle_pids()  # (waits for the last child: only then is its CPU time counted)
     after = os.times()
     assert [out for _, out in outcomes] == [  # no symbol ran out of its budget
         {"value": item.close[-1], "error": None, "stdout": ""} for item in items
