@@ -5,10 +5,12 @@
     python -m bench.run_bench [--url http://127.0.0.1:8000] [--runs 5] [--sizes 200,2000]
 
 For each job size and script: the end-to-end median and p99 (HTTP submit to finished
-job, after one warm-up run; each run's code differs by a comment, so the result cache
+job, after two warm-up runs; each run's code differs by a comment, so the result cache
 cannot answer), the median of a repeated identical job (served by the result cache), then
 the same script with plain ``exec()`` in this process on the same bars, the sandbox in this
-process, and the sandbox in forked children.
+process, and the sandbox in children of this process's fork server (given the bars packed,
+as a worker gives them). Then how the helpers script compares with the plain loops, and the
+stages (``bench.stages``). What isolation costs a job end to end: ``bench.ab_isolation``.
 """
 
 from __future__ import annotations
@@ -115,8 +117,9 @@ def executor(run: Callable, code: str, items: list[SymbolInput]) -> float:
     return elapsed
 
 
-def timed(fn: Callable[[], float], runs: int) -> tuple[float, float]:
-    fn()  # warm-up
+def timed(fn: Callable[[], float], runs: int, warm_up: int = 2) -> tuple[float, float]:
+    for _ in range(warm_up):  # the worker's window cache, connections, idle sandbox children
+        fn()
     samples = sorted(fn() for _ in range(runs))
     p99 = samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
     return statistics.median(samples), p99
@@ -134,6 +137,7 @@ def main() -> None:
         f"{'job':>24} | {'e2e p50':>8} {'e2e p99':>8} {'cached':>8} | {'exec()':>8} | "
         f"{'sandbox':>8} {'forked':>8} | {'e2e/exec':>8} {'sbx/exec':>8} {'fork/in':>8}"
     )
+    sandbox_ms: dict[tuple[int, str], float] = {}
     for size in sizes:
         chosen = symbols[:size]
         items = [
@@ -141,7 +145,8 @@ def main() -> None:
             for s in chosen
             for b in [data.bars[s]]
         ]
-        # The sandbox gets the series packed, as the worker's window cache hands them out.
+        # The forked sandbox gets the series packed, as the worker's window cache hands them
+        # out (unpacking them is then its child's work); the others get tuples.
         packed = [
             SymbolInput(i.symbol, *dataclasses.astuple(Packed.of(data.bars[i.symbol])), i.info)
             for i in items
@@ -156,9 +161,10 @@ def main() -> None:
             )
             base, _ = timed(lambda code=code, items=items: plain_exec(code, items), args.runs)
             sbx, _ = timed(
-                lambda code=code, items=packed: executor(run_batch_in_process, code, items),
+                lambda code=code, items=items: executor(run_batch_in_process, code, items),
                 args.runs,
             )
+            sandbox_ms[(size, name)] = sbx * 1000
             fork, _ = timed(
                 lambda code=code, items=packed: executor(run_batch, code, items), args.runs
             )
@@ -168,6 +174,10 @@ def main() -> None:
                 f"{base * 1000:6.0f}ms | {sbx * 1000:6.0f}ms {fork * 1000:6.0f}ms | "
                 f"{e2e / base:7.1f}x {sbx / base:7.2f}x {fork / sbx:7.2f}x"
             )
+
+    for size in sizes:
+        ratio = sandbox_ms[(size, "helpers")] / sandbox_ms[(size, "pure-python")]
+        print(f"{size} symbols: the helpers script takes {ratio:.2f}x the plain loops' time")
 
     from bench.stages import print_stages
 
