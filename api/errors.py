@@ -11,6 +11,7 @@ from typing import Any
 
 import redis
 from flask import Flask, g, jsonify, request
+from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -139,6 +140,8 @@ def register_error_handlers(app: Flask) -> None:
         kind = _HTTP_TYPES.get(status, "HTTPError")
         valid = getattr(exc, "valid_methods", None)
         headers = {"Allow": ", ".join(valid)} if valid else None
+        if isinstance(exc, RateLimitExceeded):  # the window's length: the count is reset by then
+            headers = {"Retry-After": str(max(1, exc.limit.limit.get_expiry()))}
         return envelope(status, kind, _http_message(exc), None, headers)
 
     @app.errorhandler(redis.RedisError)

@@ -32,7 +32,9 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         storage_uri=settings.redis_url,
         storage_options={"socket_timeout": 1, "socket_connect_timeout": 1},
         strategy="fixed-window",  # one round trip a check: the submit path is hot
-        headers_enabled=True,
+        # No X-RateLimit headers: they cost every request another Redis round trip. A 429
+        # still says when to come back (Retry-After, from the limit's window: api/errors.py).
+        headers_enabled=False,
         # With Redis down the limiter lets requests through; the routes answer 503 themselves.
         swallow_errors=True,
         key_prefix="calc-limits",

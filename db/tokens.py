@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.models import ApiToken, utcnow
@@ -33,19 +34,32 @@ def create_token(
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
-def user_for_token(token: str, *, session: Session) -> str | None:
-    """The user of a valid, unrevoked token, else None.
+@dataclass(frozen=True, slots=True)
+class TokenUser:
+    """Whose a valid token is, and the token's id when its ``last_used_at`` is due a stamp."""
 
-    ``last_used_at`` is stamped at most every few minutes: a write on every request would
-    serialize all requests on the database's write lock.
-    """
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    user_id: str
+    stamp_due: int | None
+
+
+def user_for_token(token: str, *, session: Session) -> TokenUser | None:
+    """The user of a valid, unrevoked token, else None. Reads only: the caller stamps
+    ``last_used_at`` (``stamp_used``) when due, at most every few minutes, and off the
+    request's path: a write per request would queue requests on the database's write lock."""
+    c = ApiToken.__table__.c
+    row = session.execute(
+        select(c.id, c.user_id, c.revoked_at, c.last_used_at).where(
+            c.token_hash == hash_token(token)
+        )
+    ).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        row.last_used_at = now
-    return row.user_id
+    due = row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_RESOLUTION
+    return TokenUser(row.user_id, row.id if due else None)
+
+
+def stamp_used(token_id: int, *, session: Session) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
 def list_tokens(*, session: Session) -> Sequence[ApiToken]:

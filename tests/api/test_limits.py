@@ -35,7 +35,7 @@ def test_request_rate_limit_is_429_in_the_envelope(client):
     response = submit(client, BODY)
     assert response.status_code == 429
     assert response.get_json()["error"]["type"] == "RateLimited"
-    assert "Retry-After" in response.headers
+    assert int(response.headers["Retry-After"]) >= 1  # the limit's window
     # Other routes have their own, higher limit.
     assert client.get(f"{BASE}/jobs").status_code == 200
 
