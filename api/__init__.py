@@ -11,7 +11,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (default: the environment), with no I/O at import."""
     import logconfig
     from api import metrics
-    from api.auth import authenticate, stamp_token_after_response
+    from api.auth import authenticate
     from api.cli import register_cli
     from api.cli_tokens import register_token_cli
     from api.errors import register_error_handlers
@@ -29,7 +29,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_celery(settings)
     register_error_handlers(app)
     app.before_request(authenticate)
-    app.after_request(stamp_token_after_response)
     for module in (execute, jobs, scripts, health, openapi, metrics):
         app.register_blueprint(module.bp)
     init_limiter(app, settings)

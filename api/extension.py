@@ -9,6 +9,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.token_stamps import TokenStamper
 from db.session import make_engine, make_session_factory
 from settings import Settings
 from workers.durable import after_finish
@@ -23,6 +24,7 @@ class CalcExtension:
     engine: Engine
     market_engine: Engine
     sessions: sessionmaker[Session]
+    token_stamper: TokenStamper
 
 
 def init_extension(app: Flask, settings: Settings) -> CalcExtension:
@@ -51,6 +53,7 @@ def init_extension(app: Flask, settings: Settings) -> CalcExtension:
         engine=engine,
         market_engine=market,
         sessions=make_session_factory(engine),
+        token_stamper=TokenStamper(engine),
     )
     app.extensions["calc"] = ext
     app.teardown_appcontext(_close_session)
