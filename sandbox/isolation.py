@@ -81,7 +81,8 @@ def run_isolated(
     params_json: str,
     limits: Limits,
 ) -> Iterator[tuple[str, Outcome]]:
-    """Yield each symbol's outcome from forked children, forking again after a death.
+    """Yield each symbol's outcome from children of the fork server, a fresh child carrying
+    on after a death.
 
     Closing the generator early (a cancelled or timed-out job) kills the child.
     """
