@@ -158,8 +158,9 @@ class JobStore:
         self.r.zrem(self._active(owner), job_id)
 
     # -- creating -------------------------------------------------------------
-    def create(self, spec: JobSpec, *, now: float | None = None) -> None:
-        """Write the job's record (status ``queued``) before anything is enqueued."""
+    def create(self, spec: JobSpec, *, now: float | None = None) -> Job:
+        """Write the job's record (status ``queued``) before anything is enqueued; answer
+        the job as just written (what ``load`` would read back, without the round trips)."""
         now = time.time() if now is None else now
         fields = {
             "job_id": spec.job_id,
@@ -186,6 +187,7 @@ class JobStore:
         pipe.zremrangebyrank(index, 0, -MAX_JOBS_LISTED - 1)
         pipe.expire(index, self.ttl)
         pipe.execute()
+        return Job({k: str(v) for k, v in fields.items()}, {}, 0)
 
     def discard(self, job_id: str, owner: str | None) -> None:
         """Remove a job that could not be enqueued, so no half-made job is left behind."""

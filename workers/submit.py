@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from workers.jobstore import PREFIX, JobSpec, JobStore, owner_key
+from workers.jobstore import PREFIX, Job, JobSpec, JobStore, owner_key
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 UNLIMITED = 2**31
@@ -20,6 +21,14 @@ def body_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A submit's answer: the job's id and, when this submit made it, the job as queued."""
+
+    job_id: str
+    queued: Job | None  # None: an earlier job, answered for a replayed idempotency key
+
+
 def submit_job(
     spec: JobSpec,
     *,
@@ -27,7 +36,7 @@ def submit_job(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     max_active: int | None = None,
-) -> str:
+) -> Submitted:
     """Queue ``spec`` and answer its job id (or, for a replayed idempotency key, the earlier
     job's id; the same key with another body is ``IdempotencyConflict``).
 
@@ -46,7 +55,7 @@ def _enqueue(
     idempotency_key: str | None,
     fingerprint: str,
     max_active: int | None,
-) -> str:
+) -> Submitted:
     from workers.tasks import run_job
 
     key = None
@@ -60,16 +69,16 @@ def _enqueue(
                 previous = json.loads(raw)
                 if previous["fingerprint"] != fingerprint:
                     raise IdempotencyConflict("this Idempotency-Key was used with another body")
-                return previous["job_id"]
+                return Submitted(previous["job_id"], None)
     try:
         # Every job is listed among its owner's active ones: that is also how the periodic
         # watchdog finds jobs whose workers died.
         store.reserve_active(spec, limit=UNLIMITED if max_active is None else max_active)
-        store.create(spec)
+        queued = store.create(spec)
         run_job.apply_async(args=(spec.job_id,), task_id=spec.job_id)
     except BaseException:
         store.discard(spec.job_id, spec.owner)
         if key is not None:
             store.r.delete(key)
         raise
-    return spec.job_id
+    return Submitted(spec.job_id, queued)

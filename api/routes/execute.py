@@ -10,7 +10,7 @@ from api.auth import current_owner
 from api.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
 from api.extension import calc, db_session
 from api.parsing import parse_body
-from api.routes.jobs import job_response
+from api.routes.jobs import job_response, queued_response
 from api.schemas import ExecuteRequest, ValidateRequest
 from db.scripts import get_script
 from sandbox.compiler import compile_script
@@ -43,7 +43,7 @@ def execute():
     ext, owner = calc(), current_owner()
     spec = _job_spec(body, owner)
     try:
-        job_id = submit_job(
+        submitted = submit_job(
             spec,
             store=ext.store,
             idempotency_key=_idempotency_key(),
@@ -55,8 +55,10 @@ def execute():
     except TooManyActiveJobs as exc:
         raise RateLimited(str(exc), {"jobs": str(exc)}, headers={"Retry-After": "2"}) from None
     if body.wait > 0:
-        wait_finished(ext.store, job_id, min(body.wait, ext.settings.max_wait_seconds))
-    return job_response(job_id, owner)
+        wait_finished(ext.store, submitted.job_id, min(body.wait, ext.settings.max_wait_seconds))
+    elif submitted.queued is not None:  # just queued: answered as written, not read back
+        return queued_response(submitted.queued)
+    return job_response(submitted.job_id, owner)
 
 
 def _job_spec(body: ExecuteRequest, owner: str | None) -> JobSpec:

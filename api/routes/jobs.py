@@ -9,6 +9,7 @@ from api.errors import NotFound
 from api.extension import calc, db_session
 from api.parsing import parse_query
 from api.schemas import JobListQuery
+from workers.jobstore import Job
 from workers.listing import recent_jobs
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/custom-calculations")
@@ -22,7 +23,12 @@ def job_response(job_id: str, owner: str | None):
         raise NotFound(f"no job {job_id}")
     if job.status.finished:
         return job.to_public(), 200
-    return job.to_public(), 202, {"Location": JOB_PATH.format(job_id)}
+    return queued_response(job)
+
+
+def queued_response(job: Job):
+    """202 and ``Location`` with a job still under way."""
+    return job.to_public(), 202, {"Location": JOB_PATH.format(job.id)}
 
 
 @bp.get("/jobs/<job_id>")

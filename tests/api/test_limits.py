@@ -55,3 +55,13 @@ def test_idempotency_key_answers_the_same_job(client, redis_client):
     )
     too_long = submit(client, BODY, **{"Idempotency-Key": "x" * 101})
     assert too_long.status_code == 400
+
+
+def test_the_202_of_a_submit_is_the_job_as_stored(client):
+    # No worker runs here: the job stays queued, so reading it back must give the same body.
+    response = submit(client, BODY)
+    assert response.status_code == 202
+    job = response.get_json()
+    assert response.headers["Location"].endswith(f"/jobs/{job['job_id']}")
+    assert job["status"] == "queued" and job["progress"] == {"done": 0, "total": 1}
+    assert client.get(f"{BASE}/jobs/{job['job_id']}").get_json() == job
