@@ -38,8 +38,13 @@ def _json_logs(**_: object) -> None:
 def _reset_after_fork(**_: object) -> None:
     """A forked pool process must not share the parent's sockets; its sandbox fork server
     starts now, before the process has seen any job, so that it holds none."""
+    import logging
+
     from sandbox.executor import start_isolation
     from workers import runtime
 
     runtime.reset_after_fork()
-    start_isolation()
+    try:
+        start_isolation()
+    except (OSError, RuntimeError):  # the first chunk tries again (and fails loudly if it must)
+        logging.getLogger(__name__).exception("sandbox fork server did not start")
