@@ -37,8 +37,9 @@ def submit_job(
     fingerprint: str = "",
     max_active: int | None = None,
 ) -> Submitted:
-    """Queue ``spec`` and answer its job id (or, for a replayed idempotency key, the earlier
-    job's id; the same key with another body is ``IdempotencyConflict``).
+    """Queue ``spec`` and answer its job id and the job as queued (or, for a replayed
+    idempotency key, the earlier job's id alone; the same key with another body is
+    ``IdempotencyConflict``).
 
     The job's Redis record exists before its task is queued, and the Celery task id is the
     job id. With ``max_active``, an owner already at that many queued or running jobs gets
