@@ -4,8 +4,8 @@ A child of the clean fork server (zygote.py) shares nothing with the worker, so 
 travels in a memory file: a ``marshal`` header (the code object, params, limits, and per
 symbol its name, trading days, info and where its prices are), then every symbol's price
 series as raw 8-byte values. The worker copies packed series as they are (its window cache
-keeps them packed); the child maps the file and makes a symbol's tuples straight from the
-mapping, only when it runs that symbol. A window of trading days that many symbols share is
+keeps them packed); the child reads the file in one go and makes a symbol's tuples from it
+only when it runs that symbol. A window of trading days that many symbols share is
 written once and shared (tuples cannot be changed).
 
 Only the worker writes these files and only our children read them: ``marshal`` is safe here
