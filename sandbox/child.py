@@ -76,7 +76,7 @@ def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> None:
         # collection is charged to the symbol that made them.
         gc.collect()
         signal.setitimer(signal.ITIMER_PROF, 0)
-        _write_all(RESULT_FD, _line(item.symbol, result))
+        write_all(RESULT_FD, _line(item.symbol, result))
     os.close(RESULT_FD)  # the worker wakes on the hang-up: it need not wait for our exit
 
 
@@ -153,7 +153,8 @@ def _line(symbol: str, result: dict[str, Any]) -> bytes:
     return json.dumps([symbol, result], separators=(",", ":")).encode() + b"\n"
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | bytearray) -> None:
+    """All of ``data`` to ``fd`` (a write to a pipe or file may take only part of it)."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)

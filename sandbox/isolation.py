@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import wire
-from sandbox.child import MAX_CHILD_FDS, RECEIVED
+from sandbox.child import MAX_CHILD_FDS, RECEIVED, write_all
 from sandbox.compiler import CompiledScript
 from sandbox.outcome import (
     MAX_MESSAGE_LENGTH,
@@ -436,20 +436,13 @@ def _send_chunk(idle: _Idle, request: list[bytes | bytearray]) -> bool:
     memory_file = os.memfd_create("chunk", os.MFD_CLOEXEC)
     try:
         for buffer in request:
-            _write_all(memory_file, buffer)
+            write_all(memory_file, buffer)
         socket.send_fds(idle.command, [b"chunk"], [memory_file])
         return True
     except OSError:
         return False
     finally:
         os.close(memory_file)
-
-
-def _write_all(fd: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def _max_line(limits: Limits) -> int:

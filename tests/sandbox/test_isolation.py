@@ -56,14 +56,19 @@ def assert_rest_computed(outcomes: Outcomes, start: int) -> None:
 # --- looking at our own children through /proc ----------------------------------------------------
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, parent pid, process group) of ``pid``, or None if it is gone."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name, or None if ``pid`` is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[2])
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, process group) of ``pid``, or None if it is gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else (fields[0], int(fields[1]), int(fields[2]))
 
 
 # Long-lived children that other tests started (the end-to-end services) are not ours.
@@ -107,11 +112,10 @@ def wait_for_running_child(timeout: float = 5.0) -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return 0.0
-    utime, stime = text[text.rindex(")") + 2 :].split()[11:13]
+    utime, stime = fields[11:13]
     return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
 
