@@ -61,18 +61,17 @@ def record_finished(
 ) -> None:
     """Complete the audit row (made here if the submit's row is missing) and, for a saved
     script that still exists, store the run with its results."""
+    record_submitted(
+        job_id=job_id,
+        user_id=user_id,
+        script_id=script_id,
+        code_sha256=code_sha256,
+        symbol_count=symbol_count,
+        created_at=created_at,
+        source=source,
+        session=session,
+    )  # (nothing when the submit's row is there)
     row = session.get(Execution, job_id)
-    if row is None:
-        row = Execution(
-            job_id=job_id,
-            user_id=user_id,
-            script_id=script_id,
-            code_sha256=code_sha256,
-            symbol_count=symbol_count,
-            source=source,
-            created_at=created_at,
-        )
-        session.add(row)
     row.status = status
     row.error_count = len(errors)
     row.started_at = started_at
