@@ -88,10 +88,28 @@ class LiveService:
         return proc
 
 
-def children_of(pid: int, *, running: bool = False) -> set[int]:
-    """Child processes of ``pid``; with ``running``, only those on a CPU or ready for one (a
-    pool process's fork server and its idle sandbox child sleep; a script at work runs)."""
-    found = set()
+BUSY_SAMPLE_SECONDS = 0.05
+
+
+def children_of(pid: int, *, busy: bool = False) -> set[int]:
+    """Child processes of ``pid``; with ``busy``, only those that kept a CPU busy over a short
+    sample: a script at work. A pool process's fork server and the idle sandbox child it
+    prepares also run, but only for a few milliseconds at a time."""
+    before = _children_cpu(pid)
+    if not busy:
+        return set(before)
+    time.sleep(BUSY_SAMPLE_SECONDS)
+    after = _children_cpu(pid)
+    return {
+        child
+        for child, cpu in before.items()
+        if after.get(child, cpu) - cpu >= 0.4 * BUSY_SAMPLE_SECONDS
+    }
+
+
+def _children_cpu(pid: int) -> dict[int, float]:
+    """The children of ``pid`` with the CPU seconds each has used."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -99,9 +117,9 @@ def children_of(pid: int, *, running: bool = False) -> set[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == pid and (not running or state == "R"):
-            found.add(int(entry.name))
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return found
 
 

@@ -89,7 +89,7 @@ def test_a_crashed_sandbox_child_fails_only_its_symbol(live):
     end = time.monotonic() + 0.9  # the CPU budget is 1 s: find the child before it is killed
     while time.monotonic() < end and not crashed:
         for pool_pid in live.pool_pids():
-            for child in children_of(pool_pid, running=True):
+            for child in children_of(pool_pid, busy=True):
                 os.kill(child, signal.SIGSEGV)
                 crashed = True
         time.sleep(0.01)
@@ -132,9 +132,9 @@ def test_cancel_stops_a_running_job(live):
     assert done < len(symbols)
     # Its children are stopped: soon no sandbox child is left running under the pool.
     end = time.monotonic() + 5
-    while time.monotonic() < end and any(children_of(p, running=True) for p in live.pool_pids()):
+    while time.monotonic() < end and any(children_of(p, busy=True) for p in live.pool_pids()):
         time.sleep(0.1)
-    assert not any(children_of(p, running=True) for p in live.pool_pids())
+    assert not any(children_of(p, busy=True) for p in live.pool_pids())
     assert_normal_job_completes(live)
 
 
