@@ -15,9 +15,11 @@ but the pipe once the chunk has arrived.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import gc
 import json
+import mmap
 import os
 import posix
 import resource
@@ -39,6 +41,11 @@ _CHILD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, 
                   signal.SIGCHLD, signal.SIGPIPE, signal.SIGALRM)  # fmt: skip
 _EXIT_BROKEN = 70
 RECEIVED = b"+"
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_long)  # fmt: skip
+_MAP_FAILED = ctypes.c_void_p(-1).value
 
 
 def child_main(result_fd: int, command_fd: int) -> NoReturn:
@@ -92,17 +99,26 @@ def _receive(command: socket.socket) -> wire.Chunk | None:
     command.close()
     (memory_file,) = fds
     try:
-        blob = bytearray(os.fstat(memory_file).st_size)
-        view = memoryview(blob)
-        done = 0
-        while done < len(blob):  # (a mapping would keep a descriptor open: Python dups it)
-            read = os.preadv(memory_file, [view[done:]], done)
-            if read == 0:
-                return None
-            done += read
+        size = os.fstat(memory_file).st_size
+        if size == 0:
+            return None
+        view = _map_read_only(memory_file, size)
     finally:
         os.close(memory_file)
     return wire.decode(view)
+
+
+def _map_read_only(fd: int, size: int) -> memoryview:
+    """The file mapped read-only and private, its descriptor free to close.
+
+    Mapped, not copied: its pages are the ones the worker wrote, mapped a few dozen at a
+    time on first read, where a copy costs a fresh page per 4 KiB. (Python's own ``mmap``
+    would keep a duplicate of the descriptor open for the mapping's life.)
+    """
+    address = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_PRIVATE, fd, 0)
+    if address is None or address == _MAP_FAILED:
+        raise OSError(ctypes.get_errno(), "mmap of the chunk failed")
+    return memoryview((ctypes.c_char * size).from_address(address)).cast("B")
 
 
 def _lock_down(result_fd: int, command_fd: int) -> None:
@@ -149,8 +165,11 @@ def _max_fd() -> int:
     return soft if soft != resource.RLIM_INFINITY else 65536
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _line(symbol: str, result: dict[str, Any]) -> bytes:
-    return json.dumps([symbol, result], separators=(",", ":")).encode() + b"\n"
+    return (_ENCODER.encode([symbol, result]) + "\n").encode()
 
 
 def write_all(fd: int, data: bytes | bytearray) -> None:

@@ -61,26 +61,30 @@ def encode(
     cpu_seconds: float,
     stdout_bytes: int,
     memory_mb: int,
-) -> list[bytes | bytearray]:
-    """The request as buffers to write one after the other."""
-    series = bytearray()
+) -> list[bytes | array]:
+    """The request as buffers to write one after the other (the series as they are: the
+    worker's window cache keeps them packed, and they are not copied into one buffer)."""
+    series: list[array] = []
     records = []
     windows: dict[tuple[str, ...], tuple[str, ...]] = {}
+    offset = 0
     for item in items:
-        offset = len(series)
+        start = offset
         counts = []
         for typecode, values in zip(
             _SERIES, (item.open, item.high, item.low, item.close, item.volume), strict=True
         ):
-            series += _packed(typecode, values)
-            counts.append(len(values))
+            packed = _packed(typecode, values)
+            series.append(packed)
+            counts.append(len(packed))
+            offset += 8 * len(packed)
         dates = windows.setdefault(item.dates, item.dates)
-        records.append((item.symbol, dates, item.info, offset, tuple(counts)))
+        records.append((item.symbol, dates, item.info, start, tuple(counts)))
     limits = (float(cpu_seconds), int(stdout_bytes), int(memory_mb))
     header = marshal.dumps(
         (script.code, script.sha256, params_json, limits, tuple(records)), _FORMAT
     )
-    return [_PREFIX.pack(len(header)), header, series]
+    return [_PREFIX.pack(len(header)), header, *series]
 
 
 def decode(blob: memoryview) -> Chunk:

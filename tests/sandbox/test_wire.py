@@ -7,6 +7,7 @@ from array import array
 
 from sandbox import wire
 from sandbox.compiler import compile_script
+from sandbox.executor import Limits, run_batch
 from sandbox.runner import SymbolInput
 from tests.sandbox.sample import sample_items
 
@@ -91,3 +92,20 @@ def test_a_shared_window_of_days_is_sent_once_and_shared() -> None:
     _, decoded = round_trip(copies)
     assert all(item.dates is decoded[0].dates for item in decoded)
     assert decoded[0].dates == items[0].dates
+
+
+def test_a_chunk_of_more_series_than_one_system_call_takes_arrives_whole() -> None:
+    """300 symbols are 1,500 packed series, more than one ``writev`` may carry: each symbol
+    still gets its own bars in the child, in order."""
+    items = sample_items(300, 30)
+    packed = [
+        SymbolInput(i.symbol, i.dates, array("d", i.open), array("d", i.high),
+                    array("d", i.low), array("d", i.close), array("q", i.volume), i.info)
+        for i in items
+    ]  # fmt: skip
+    script = "result = {'o': open[0], 'h': high[1], 'l': low[2], 'c': close[-1], 'v': volume[-1]}"
+    outcomes = list(run_batch(script, packed, params={}, limits=Limits()))
+    assert [symbol for symbol, _ in outcomes] == [i.symbol for i in items]
+    for (_, out), item in zip(outcomes, items, strict=True):
+        expected = {"o": item.open[0], "h": item.high[1], "l": item.low[2], "c": item.close[-1]}
+        assert out == {"value": {**expected, "v": item.volume[-1]}, "error": None, "stdout": ""}
