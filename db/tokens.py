@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from db.models import ApiToken, utcnow
@@ -42,10 +43,11 @@ class TokenUser:
     stamp_due: int | None
 
 
-def user_for_token(token: str, *, session: Session) -> TokenUser | None:
+def user_for_token(token: str, *, session: Session | Connection) -> TokenUser | None:
     """The user of a valid, unrevoked token, else None. Reads only: the caller stamps
     ``last_used_at`` (``stamp_used``) when due, at most every few minutes, and off the
-    request's path: a write per request would queue requests on the database's write lock."""
+    request's path: a write per request would queue requests on the database's write lock.
+    (Every request asks this: a plain connection serves it without an ORM session.)"""
     c = ApiToken.__table__.c
     row = session.execute(
         select(c.id, c.user_id, c.revoked_at, c.last_used_at).where(
@@ -58,8 +60,12 @@ def user_for_token(token: str, *, session: Session) -> TokenUser | None:
     return TokenUser(row.user_id, row.id if due else None)
 
 
-def stamp_used(token_id: int, *, session: Session) -> None:
-    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+def stamp_used(token_ids: Collection[int], *, session: Session) -> None:
+    """Stamp ``last_used_at`` of these tokens now, in one statement."""
+    table = ApiToken.__table__
+    session.execute(
+        update(table).where(table.c.id.in_(list(token_ids))).values(last_used_at=utcnow())
+    )
 
 
 def list_tokens(*, session: Session) -> Sequence[ApiToken]:

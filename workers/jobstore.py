@@ -77,16 +77,27 @@ return 0
 """
 
 
-# Take a place among the owner's active jobs, unless it already has ``limit`` of them.
-# Members are scored by when they must have ended; older ones are stale (a job whose
-# finish was lost) and are dropped first.
-_RESERVE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  return 0
+# Write a new job's record and list it under its owner, in one round trip (the submit path is
+# hot). With a limit (ARGV[4] not empty), first take a place among the owner's active jobs,
+# unless it already has that many: then write nothing and answer 0. Active members are scored
+# by when they must have ended; older ones are stale (a job whose finish was lost) and are
+# dropped first.
+# KEYS: job, owner's index, owner's active set. ARGV: now, ttl, jobs listed, limit, ends by,
+# job id, then the record's fields and values.
+_CREATE = """
+if ARGV[4] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+  if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then
+    return 0
+  end
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[6])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
@@ -121,7 +132,7 @@ class JobStore:
         self.queue_timeout = queue_timeout
         self.on_finish = on_finish
         self._mark_running = client.register_script(_MARK_RUNNING)
-        self._reserve = client.register_script(_RESERVE)
+        self._create = client.register_script(_CREATE)
         self._record = client.register_script(_RECORD)
 
     # -- keys -----------------------------------------------------------------
@@ -146,21 +157,19 @@ class JobStore:
     def _active(owner: str | None) -> str:
         return f"{PREFIX}:active:{owner_key(owner)}"
 
-    def reserve_active(self, spec: JobSpec, *, limit: int, now: float | None = None) -> None:
-        """Count ``spec`` among its owner's active jobs, or raise ``TooManyActiveJobs``."""
-        now = time.time() if now is None else now
-        ends_by = now + self.queue_timeout + spec.wall_seconds + WATCHDOG_GRACE_SECONDS
-        args = [now, limit, ends_by, spec.job_id, self.ttl]
-        if not self._reserve(keys=[self._active(spec.owner)], args=args):
-            raise TooManyActiveJobs(f"at most {limit} jobs may be queued or running at once")
-
     def release_active(self, owner: str | None, job_id: str) -> None:
         self.r.zrem(self._active(owner), job_id)
 
     # -- creating -------------------------------------------------------------
-    def create(self, spec: JobSpec, *, now: float | None = None) -> Job:
+    def create(
+        self, spec: JobSpec, *, active_limit: int | None = None, now: float | None = None
+    ) -> Job:
         """Write the job's record (status ``queued``) before anything is enqueued; answer
-        the job as just written (what ``load`` would read back, without the round trips)."""
+        the job as just written (what ``load`` would read back, without the round trips).
+
+        With ``active_limit``, the job is also counted among its owner's active jobs, or,
+        when the owner already has that many, nothing is written: ``TooManyActiveJobs``.
+        """
         now = time.time() if now is None else now
         fields = {
             "job_id": spec.job_id,
@@ -179,14 +188,14 @@ class JobStore:
             "deadline": now + self.queue_timeout,
             "total": len(spec.symbols),
         }
-        index = self._owner_index(spec.owner)
-        pipe = self.r.pipeline()
-        pipe.hset(self.key(spec.job_id), mapping=fields)
-        pipe.expire(self.key(spec.job_id), self.ttl)
-        pipe.zadd(index, {spec.job_id: now})
-        pipe.zremrangebyrank(index, 0, -MAX_JOBS_LISTED - 1)
-        pipe.expire(index, self.ttl)
-        pipe.execute()
+        ends_by = now + self.queue_timeout + spec.wall_seconds + WATCHDOG_GRACE_SECONDS
+        limit = "" if active_limit is None else active_limit
+        keys = [self.key(spec.job_id), self._owner_index(spec.owner), self._active(spec.owner)]
+        args = [now, self.ttl, MAX_JOBS_LISTED, limit, ends_by, spec.job_id]
+        for name, value in fields.items():
+            args += (name, value)
+        if not self._create(keys=keys, args=args):
+            raise TooManyActiveJobs(f"at most {active_limit} jobs may be queued or running at once")
         return Job({k: str(v) for k, v in fields.items()}, {}, 0)
 
     def discard(self, job_id: str, owner: str | None) -> None:

@@ -74,8 +74,7 @@ def _enqueue(
     try:
         # Every job is listed among its owner's active ones: that is also how the periodic
         # watchdog finds jobs whose workers died.
-        store.reserve_active(spec, limit=UNLIMITED if max_active is None else max_active)
-        queued = store.create(spec)
+        queued = store.create(spec, active_limit=UNLIMITED if max_active is None else max_active)
         run_job.apply_async(args=(spec.job_id,), task_id=spec.job_id)
     except BaseException:
         store.discard(spec.job_id, spec.owner)

@@ -42,12 +42,17 @@ def execute():
     body = parse_body(ExecuteRequest)
     ext, owner = calc(), current_owner()
     spec = _job_spec(body, owner)
+    key = _idempotency_key()
+    # (Only a keyed submit needs its body's fingerprint: the rest skip the work.)
+    fingerprint = (
+        "" if key is None else body_fingerprint(body.model_dump(mode="json", exclude={"wait"}))
+    )
     try:
         submitted = submit_job(
             spec,
             store=ext.store,
-            idempotency_key=_idempotency_key(),
-            fingerprint=body_fingerprint(body.model_dump(mode="json", exclude={"wait"})),
+            idempotency_key=key,
+            fingerprint=fingerprint,
             max_active=ext.settings.max_active_jobs,
         )
     except IdempotencyConflict as exc:

@@ -136,12 +136,10 @@ def test_wait_wakes_when_the_job_finishes_not_at_the_timeout(store):
 
 def test_the_periodic_watchdog_ends_jobs_nobody_reads(store):
     lost = make_spec(wall=1.0)
-    store.reserve_active(lost, limit=10)
-    store.create(lost)
+    store.create(lost, active_limit=10)
     store.mark_running(lost.job_id)
     alive = make_spec(wall=1.0)
-    store.reserve_active(alive, limit=10)
-    store.create(alive)
+    store.create(alive, active_limit=10)
     assert store.sweep_overdue() == []  # nothing is overdue yet
     later = time.time() + 3600
     assert set(store.sweep_overdue(now=later)) == {lost.job_id, alive.job_id}
