@@ -19,12 +19,12 @@ import statistics
 import time
 from collections import Counter
 
-import aiohttp
-
+from bench.http_client import HttpConnection
 from bench.run_bench import universe
 from bench.workload import WITH_HELPERS
 
 POLL_SECONDS = 1.0  # how often a frontend polls a job it is waiting for
+API = "/api/custom-calculations"
 
 
 def make_tokens(count: int) -> list[str]:
@@ -45,8 +45,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class LoadRun:
-    """The shared tallies of one run; ``client`` is one analyst's session (asyncio, so the
-    load generator itself stays cheap next to the service on the same two cores)."""
+    """The shared tallies of one run; ``client`` is one analyst's session (asyncio and a lean
+    HTTP client, so the generator itself stays cheap next to the service on the same two
+    cores)."""
 
     def __init__(self, url: str, jobs: list[list[str]], tokens: list[str | None]):
         self.url = url
@@ -57,52 +58,48 @@ class LoadRun:
         self.submit_s: list[float] = []
         self.result_s: list[float] = []
 
-    async def client(self, http: aiohttp.ClientSession, index: int, start: asyncio.Event) -> None:
-        headers = {"Authorization": f"Bearer {self.tokens[index]}"} if self.tokens[index] else {}
-        post_headers = {**headers, "Content-Type": "application/json"}
+    async def client(self, index: int, start: asyncio.Event) -> None:
+        auth = {"Authorization": f"Bearer {self.tokens[index]}"} if self.tokens[index] else {}
+        http = HttpConnection(self.url)
         # Encoded before the gate opens: the generator shares the service's two cores, and
         # what it spends in the burst is time the service does not get.
         body = json.dumps({"script": WITH_HELPERS, "symbols": self.jobs[index]}).encode()
+        submit = http.head("POST", f"{API}/execute", {**auth, "Content-Type": "application/json"},
+                           body)  # fmt: skip
         await start.wait()
         started = time.perf_counter()
-        while True:  # a 429 is retried after Retry-After, as a real client would
-            t0 = time.perf_counter()
-            async with http.post(
-                f"{self.url}/api/custom-calculations/execute", data=body, headers=post_headers
-            ) as response:
+        try:
+            while True:  # a 429 is retried after Retry-After, as a real client would
+                t0 = time.perf_counter()
+                response = await http.send(submit, body)
                 self.statuses[response.status] += 1
-                job = await response.json()
-                retry_after = float(response.headers.get("Retry-After", "1"))
-            if response.status != 429:
-                break
-            await asyncio.sleep(retry_after)
-        self.submit_s.append(time.perf_counter() - t0)
-        if response.status not in (200, 202):
-            self.outcomes[f"submit {response.status}"] += 1
-            return
-        while job["status"] in ("queued", "running"):
-            await asyncio.sleep(POLL_SECONDS)
-            async with http.get(
-                f"{self.url}/api/custom-calculations/jobs/{job['job_id']}", headers=headers
-            ) as poll:
-                self.statuses[poll.status] += 1
-                job = await poll.json()
+                if response.status != 429:
+                    break
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+            self.submit_s.append(time.perf_counter() - t0)
+            if response.status not in (200, 202):
+                self.outcomes[f"submit {response.status}"] += 1
+                return
+            job = json.loads(response.body)
+            poll = http.head("GET", f"{API}/jobs/{job['job_id']}", auth)
+            while job["status"] in ("queued", "running"):
+                await asyncio.sleep(POLL_SECONDS)
+                response = await http.send(poll, retry=True)
+                self.statuses[response.status] += 1
+                job = json.loads(response.body)
+        finally:
+            await http.close()
         correct = job["status"] == "completed" and set(job["results"]) == set(self.jobs[index])
         self.result_s.append(time.perf_counter() - started)
         self.outcomes[job["status"] if correct else "wrong"] += 1
 
     async def run(self) -> float:
         start = asyncio.Event()
-        limits = aiohttp.TCPConnector(limit=len(self.jobs))
-        timeout = aiohttp.ClientTimeout(total=300)
-        async with aiohttp.ClientSession(connector=limits, timeout=timeout) as http:
-            tasks = [
-                asyncio.create_task(self.client(http, i, start)) for i in range(len(self.jobs))
-            ]
-            await asyncio.sleep(0.5)  # every client is waiting at the gate
-            began = time.perf_counter()
-            start.set()
-            await asyncio.gather(*tasks)
+        tasks = [asyncio.create_task(self.client(i, start)) for i in range(len(self.jobs))]
+        await asyncio.sleep(0.5)  # every client is waiting at the gate
+        began = time.perf_counter()
+        start.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=300)
         return time.perf_counter() - began
 
     def report(self, elapsed: float) -> None:
