@@ -25,6 +25,7 @@ import posix
 import resource
 import signal
 import socket
+import time
 from typing import Any, NoReturn
 
 from sandbox import wire
@@ -74,8 +75,7 @@ def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> None:
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
     for item in chunk.items():
         # A whole-symbol backstop in whole seconds, in case the timer were ever disarmed.
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        cap = int(used.ru_utime + used.ru_stime + cpu + 2)
+        cap = int(time.process_time() + cpu + 2)
         resource.setrlimit(resource.RLIMIT_CPU, (cap, cpu_hard))
         signal.setitimer(signal.ITIMER_PROF, cpu)
         result = run_symbol(chunk.script, shared, item, chunk.params_json, chunk.stdout_bytes)

@@ -62,6 +62,7 @@ _SPAWN_ATTEMPTS = 3
 # The child's end (it closes the pipe after its last line, or dies) wakes the worker at once.
 _READ_EVERY_SECONDS = 0.002
 _IOV_MAX = os.sysconf("SC_IOV_MAX")
+_DECODER = json.JSONDecoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,8 +471,8 @@ def _checked(line: bytes, symbol: str, limits: Limits) -> Outcome | None:
     it could write anything to the pipe, so the parent checks again what layer 5 promises.
     """
     try:
-        got, result = json.loads(line)
-    except (ValueError, TypeError, RecursionError):
+        got, result = _DECODER.decode(line.decode("utf-8"))
+    except (ValueError, TypeError, RecursionError):  # (UnicodeDecodeError is a ValueError)
         return None
     if type(got) is not str or got != symbol or type(result) is not dict:
         return None

@@ -86,12 +86,14 @@ def check_result(value: Any) -> Any:
                 raise InvalidResult(f"result dict keys must be 1 to {MAX_KEY_LENGTH} characters")
             if valid_text(key) != key:  # a lone surrogate would break every UTF-8 consumer
                 raise InvalidResult("result dict keys must be valid text")
-            checked[key] = None if item is None else _number(item, f"result[{key!r}]")
+            checked[key] = None if item is None else _number(item, key)
         return checked
-    return _number(value, "result")
+    return _number(value, None)
 
 
-def _number(value: Any, what: str) -> int | float:
+def _number(value: Any, key: str | None) -> int | float:
+    """``value`` as a result number; ``key`` names it in the error (None: the result itself).
+    Checked for every symbol, so the name is spelled out only when there is an error."""
     tp = type(value)
     if tp is int:
         if -_SAFE_INT <= value <= _SAFE_INT:
@@ -99,15 +101,21 @@ def _number(value: Any, what: str) -> int | float:
         try:
             value = float(value)
         except OverflowError:
-            raise InvalidResult(f"{what} is too large") from None
+            raise InvalidResult(f"{_label(key)} is too large") from None
         tp = float
     if tp is float:
         if not math.isfinite(value):
-            raise InvalidResult(f"{what} must be finite, not {value!r}")
+            raise InvalidResult(f"{_label(key)} must be finite, not {value!r}")
         return value
     if tp is bool:
-        raise InvalidResult(f"{what} must be a number, not a bool")
-    raise InvalidResult(f"{what} must be a number, None or a dict of numbers, not {tp.__name__}")
+        raise InvalidResult(f"{_label(key)} must be a number, not a bool")
+    raise InvalidResult(
+        f"{_label(key)} must be a number, None or a dict of numbers, not {tp.__name__}"
+    )
+
+
+def _label(key: str | None) -> str:
+    return "result" if key is None else f"result[{key!r}]"
 
 
 def script_line(tb: TracebackType | None) -> int | None:

@@ -47,9 +47,8 @@ class Chunk:
             values = []
             start = offset
             for typecode, count in zip(_SERIES, counts, strict=True):
-                end = start + 8 * count
-                values.append(tuple(self.series[start:end].cast(typecode)))
-                start = end
+                values.append(struct.unpack_from(f"={count}{typecode}", self.series, start))
+                start += 8 * count
             yield SymbolInput(symbol, dates, *values, info)
 
 
