@@ -57,10 +57,11 @@ PR_SET_CHILD_SUBREAPER = 36
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _READY_TIMEOUT_SECONDS = 10.0  # a fork server answers in milliseconds; this means it is stuck
 _SPAWN_ATTEMPTS = 3
-# The worker reads its child's lines every few milliseconds, not as each arrives: waking for
-# every line cost the child and the other core more than the line's early arrival was worth.
+# The worker reads its child's lines every 10 ms, not as each arrives: each wake-up preempts
+# a child at work (on two busy cores, 2 ms cost about 1 ms of CPU per 100-symbol chunk more
+# than 10 ms), and no reader sees the difference: outcomes reach Redis in batches anyway.
 # The child's end (it closes the pipe after its last line, or dies) wakes the worker at once.
-_READ_EVERY_SECONDS = 0.002
+_READ_EVERY_SECONDS = 0.010
 _IOV_MAX = os.sysconf("SC_IOV_MAX")
 _DECODER = json.JSONDecoder()
 
