@@ -2,9 +2,10 @@
 
 The generator runs on the same two cores as the service it measures, so every millisecond it
 spends on a request is one the service does not get and a delay it then reports as the
-service's. aiohttp spent about 0.45 ms of CPU per request here (its connector, timeouts,
-tracing, cookie jar); this spends a fraction of that: it writes prepared bytes and reads a
-status line, headers and a ``Content-Length`` body, all our API ever answers.
+service's. In a burst of 200 submits aiohttp spent 0.35-0.4 ms of CPU per request here (its
+connector, timeouts, tracing, cookie jar); this spends 0.2 ms, connecting included: it writes
+prepared bytes and reads a status line, headers and a ``Content-Length`` body, all our API
+ever answers.
 """
 
 from __future__ import annotations
