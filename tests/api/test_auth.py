@@ -139,3 +139,16 @@ def test_last_use_is_stamped_in_the_background_and_then_only_every_few_minutes(
     assert "never" not in first
     assert client.get(f"{BASE}/scripts", headers=alice).status_code == 200
     assert last_used() == first  # not stamped again within the resolution
+
+
+def test_tokens_first_used_together_are_all_stamped(app, client, runner):
+    """A burst of new tokens is stamped in one write: none of them is left 'never' used."""
+    tokens = [make_token(runner, f"burst-{i}") for i in range(5)]
+    for token in tokens:
+        response = client.get(f"{BASE}/scripts", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+    assert app.extensions["calc"].token_stamper.wait_idle()
+    listed = runner.invoke(args=["tokens", "list"]).output
+    burst_lines = [line for line in listed.splitlines() if "burst-" in line]
+    assert len(burst_lines) == 5
+    assert not any("never" in line for line in burst_lines)

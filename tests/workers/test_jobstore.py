@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from workers.jobstore import JobSpec, JobStore, new_job_id, wait_finished
+from workers.jobstore import JobSpec, JobStore, TooManyActiveJobs, new_job_id, wait_finished
 from workers.status import JobStatus
 
 
@@ -157,3 +157,16 @@ def test_watchdog_finishes_a_job_whose_finisher_died_after_claiming_it(store, re
     job = store.load(spec.job_id, owner=None).to_public()
     assert job["status"] == "timed_out"
     assert set(job["errors"]) == {"AAPL", "MSFT"}
+
+
+def test_an_owner_over_the_active_limit_gets_nothing_written(store):
+    first, second = make_spec(owner="ann"), make_spec(owner="ann")
+    store.create(first, active_limit=1)
+    with pytest.raises(TooManyActiveJobs):
+        store.create(second, active_limit=1)
+    assert store.load(second.job_id, owner="ann") is None
+    assert store.status(first.job_id) is JobStatus.QUEUED
+    store.create(make_spec(owner="bob"), active_limit=1)  # the limit is per owner
+    store.release_active("ann", first.job_id)
+    store.create(second, active_limit=1)  # a place freed is a place taken
+    assert store.status(second.job_id) is JobStatus.QUEUED
