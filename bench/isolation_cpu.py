@@ -14,19 +14,16 @@ compare runs by it. Needs only the database of DATABASE_URL (``bench.prepare_dat
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import multiprocessing
 import os
 import resource
 import statistics
 import time
 
-from bench.run_bench import universe
+from bench.run_bench import packed_items, universe
 from bench.workload import SCRIPTS
 from sandbox.executor import Limits, run_batch, run_batch_in_process, start_isolation
 from sandbox.isolation import fork_server
-from sandbox.runner import SymbolInput
-from workers.bars_cache import Packed
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -50,11 +47,7 @@ def _cpu(isolated: bool) -> tuple[float, float, float]:
 
 def one_process(isolated: bool, size: int, chunks: int, start, results) -> None:
     """A stand-in worker process: the same chunk ``chunks`` times, after a warm-up."""
-    symbols, data = universe(size)
-    items = [
-        SymbolInput(s, *dataclasses.astuple(Packed.of(data.bars[s])), data.info.get(s, {}))
-        for s in symbols
-    ]
+    items = packed_items(*universe(size))
     run = run_batch if isolated else run_batch_in_process
     if isolated:
         start_isolation()

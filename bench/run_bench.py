@@ -26,7 +26,7 @@ import requests
 from sqlalchemy import func, select
 
 from bench.workload import SCRIPTS
-from db.market_data import load_chunk
+from db.market_data import ChunkData, load_chunk
 from db.models import StockDailyData
 from db.session import make_engine, session_scope
 from sandbox.executor import Limits, run_batch, run_batch_in_process
@@ -60,6 +60,14 @@ def universe(size: int) -> list[str]:
         data = load_chunk(rows[:size], session=session, lookback=LOOKBACK, as_of=None)
     engine.dispose()
     return list(data.bars)[:size], data
+
+
+def packed_items(symbols: list[str], data: ChunkData) -> list[SymbolInput]:
+    """Sandbox inputs with the series packed, as a worker's window cache hands them out."""
+    return [
+        SymbolInput(s, *dataclasses.astuple(Packed.of(data.bars[s])), data.info.get(s, {}))
+        for s in symbols
+    ]
 
 
 _runs = itertools.count()
@@ -147,10 +155,7 @@ def main() -> None:
         ]
         # The forked sandbox gets the series packed, as the worker's window cache hands them
         # out (unpacking them is then its child's work); the others get tuples.
-        packed = [
-            SymbolInput(i.symbol, *dataclasses.astuple(Packed.of(data.bars[i.symbol])), i.info)
-            for i in items
-        ]
+        packed = packed_items(chosen, data)
         for name, code in SCRIPTS.items():
             e2e, e2e99 = timed(
                 lambda code=code, chosen=chosen: end_to_end(args.url, code, chosen), args.runs

@@ -45,22 +45,16 @@ def test_tuples_come_back_exactly_with_their_types() -> None:
         assert all(type(x) is int for x in item.volume)
 
 
+def packed(item: SymbolInput) -> SymbolInput:
+    """``item`` with its series packed, as a worker's window cache hands them out."""
+    return SymbolInput(item.symbol, item.dates, array("d", item.open), array("d", item.high),
+                       array("d", item.low), array("d", item.close), array("q", item.volume),
+                       item.info)  # fmt: skip
+
+
 def test_packed_series_come_back_as_the_same_tuples() -> None:
     items = list(sample_items(3, 40))
-    packed = [
-        SymbolInput(
-            i.symbol,
-            i.dates,
-            array("d", i.open),
-            array("d", i.high),
-            array("d", i.low),
-            array("d", i.close),
-            array("q", i.volume),
-            i.info,
-        )
-        for i in items
-    ]
-    _, decoded = round_trip(packed)
+    _, decoded = round_trip([packed(i) for i in items])
     assert decoded == items
 
 
@@ -98,13 +92,8 @@ def test_a_chunk_of_more_series_than_one_system_call_takes_arrives_whole() -> No
     """300 symbols are 1,500 packed series, more than one ``writev`` may carry: each symbol
     still gets its own bars in the child, in order."""
     items = sample_items(300, 30)
-    packed = [
-        SymbolInput(i.symbol, i.dates, array("d", i.open), array("d", i.high),
-                    array("d", i.low), array("d", i.close), array("q", i.volume), i.info)
-        for i in items
-    ]  # fmt: skip
     script = "result = {'o': open[0], 'h': high[1], 'l': low[2], 'c': close[-1], 'v': volume[-1]}"
-    outcomes = list(run_batch(script, packed, params={}, limits=Limits()))
+    outcomes = list(run_batch(script, [packed(i) for i in items], params={}, limits=Limits()))
     assert [symbol for symbol, _ in outcomes] == [i.symbol for i in items]
     for (_, out), item in zip(outcomes, items, strict=True):
         expected = {"o": item.open[0], "h": item.high[1], "l": item.low[2], "c": item.close[-1]}
