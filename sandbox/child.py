@@ -42,9 +42,9 @@ _CHILD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, 
                   signal.SIGCHLD, signal.SIGPIPE, signal.SIGALRM)  # fmt: skip
 _EXIT_BROKEN = 70
 RECEIVED = b"+"
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+LIBC = ctypes.CDLL(None, use_errno=True)  # (also the fork server's and the worker's prctl)
+LIBC.mmap.restype = ctypes.c_void_p
+LIBC.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                        ctypes.c_long)  # fmt: skip
 _MAP_FAILED = ctypes.c_void_p(-1).value
 
@@ -115,7 +115,7 @@ def _map_read_only(fd: int, size: int) -> memoryview:
     time on first read, where a copy costs a fresh page per 4 KiB. (Python's own ``mmap``
     would keep a duplicate of the descriptor open for the mapping's life.)
     """
-    address = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_PRIVATE, fd, 0)
+    address = LIBC.mmap(None, size, mmap.PROT_READ, mmap.MAP_PRIVATE, fd, 0)
     if address is None or address == _MAP_FAILED:
         raise OSError(ctypes.get_errno(), "mmap of the chunk failed")
     return memoryview((ctypes.c_char * size).from_address(address)).cast("B")

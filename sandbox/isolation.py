@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import wire
-from sandbox.child import MAX_CHILD_FDS, RECEIVED, write_all
+from sandbox.child import LIBC, MAX_CHILD_FDS, RECEIVED, write_all
 from sandbox.compiler import CompiledScript
 from sandbox.outcome import (
     MAX_MESSAGE_LENGTH,
@@ -249,8 +249,7 @@ def fork_server() -> ForkServer:
 
 def _become_subreaper() -> None:
     """Children of our children's children are adopted by us: we can wait for them."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 

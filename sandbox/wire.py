@@ -4,8 +4,8 @@ A child of the clean fork server (zygote.py) shares nothing with the worker, so 
 travels in a memory file: a ``marshal`` header (the code object, params, limits, and per
 symbol its name, trading days, info and where its prices are), then every symbol's price
 series as raw 8-byte values. The worker copies packed series as they are (its window cache
-keeps them packed); the child reads the file in one go and makes a symbol's tuples from it
-only when it runs that symbol. A window of trading days that many symbols share is
+keeps them packed); the child maps the file and makes a symbol's tuples from it only when it
+runs that symbol. A window of trading days that many symbols share is
 written once and shared (tuples cannot be changed).
 
 Only the worker writes these files and only our children read them: ``marshal`` is safe here
@@ -27,6 +27,7 @@ from sandbox.runner import SymbolInput
 _FORMAT = 4  # marshal's format with references: shared objects are written once
 _PREFIX = struct.Struct("<Q")  # the header's length
 _SERIES = "ddddq"  # open, high, low, close (float64), volume (int64)
+_VALUE_BYTES = 8  # of each of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class Chunk:
             start = offset
             for typecode, count in zip(_SERIES, counts, strict=True):
                 values.append(struct.unpack_from(f"={count}{typecode}", self.series, start))
-                start += 8 * count
+                start += _VALUE_BYTES * count
             yield SymbolInput(symbol, dates, *values, info)
 
 
@@ -76,7 +77,7 @@ def encode(
             packed = _packed(typecode, values)
             series.append(packed)
             counts.append(len(packed))
-            offset += 8 * len(packed)
+            offset += _VALUE_BYTES * len(packed)
         dates = windows.setdefault(item.dates, item.dates)
         records.append((item.symbol, dates, item.info, start, tuple(counts)))
     limits = (float(cpu_seconds), int(stdout_bytes), int(memory_mb))
