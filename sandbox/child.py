@@ -42,6 +42,7 @@ _CHILD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, 
                   signal.SIGCHLD, signal.SIGPIPE, signal.SIGALRM)  # fmt: skip
 _EXIT_BROKEN = 70
 RECEIVED = b"+"
+PR_SET_NAME = 15
 LIBC = ctypes.CDLL(None, use_errno=True)  # (also the fork server's and the worker's prctl)
 LIBC.mmap.restype = ctypes.c_void_p
 LIBC.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
@@ -73,17 +74,23 @@ def child_main(result_fd: int, command_fd: int) -> NoReturn:
 def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> None:
     cpu = chunk.cpu_seconds
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    backstop = 0
     for item in chunk.items():
-        # A whole-symbol backstop in whole seconds, in case the timer were ever disarmed.
-        cap = int(time.process_time() + cpu + 2)
-        resource.setrlimit(resource.RLIMIT_CPU, (cap, cpu_hard))
+        # A whole-symbol backstop in whole seconds, in case the timer were ever disarmed: at
+        # least ``cpu + 1`` seconds ahead of the symbol's start (moved only when it is not).
+        now = time.process_time()
+        if backstop < now + cpu + 1:
+            backstop = int(now + cpu + 2)
+            resource.setrlimit(resource.RLIMIT_CPU, (backstop, cpu_hard))
         signal.setitimer(signal.ITIMER_PROF, cpu)
+        symbol = item.symbol
         result = run_symbol(chunk.script, shared, item, chunk.params_json, chunk.stdout_bytes)
+        del item  # nothing holds the symbol's series now: the collector need not walk them
         # Reference cycles the script left behind would eat the next symbol's memory; their
         # collection is charged to the symbol that made them.
         gc.collect()
         signal.setitimer(signal.ITIMER_PROF, 0)
-        write_all(RESULT_FD, _line(item.symbol, result))
+        write_all(RESULT_FD, _line(symbol, result))
     os.close(RESULT_FD)  # the worker wakes on the hang-up: it need not wait for our exit
 
 
@@ -123,6 +130,7 @@ def _map_read_only(fd: int, size: int) -> memoryview:
 
 def _lock_down(result_fd: int, command_fd: int) -> None:
     """Drop everything the child could misuse, before any chunk arrives."""
+    name_process(b"calc-sandbox")  # what operators see in ps and top
     os.setpgid(0, 0)  # its own group: the worker's kill also reaches anything it started
     # User code yields the CPU to the API and to the workers' own bookkeeping: under load,
     # submits and polls stay quick while jobs take what is left.
@@ -148,6 +156,11 @@ def _lock_down(result_fd: int, command_fd: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # No new processes (the kernel does not apply this to root: run workers as a plain user).
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+
+def name_process(name: bytes) -> None:
+    """The process's name as ``ps``, ``top`` and ``perf`` show it (at most 15 bytes)."""
+    LIBC.prctl(PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
 
 
 def _limit_memory_and_descriptors(memory_mb: int) -> None:

@@ -9,9 +9,10 @@ gets the error, and a fresh child carries on with the rest. Whatever a script mu
 with its child.
 
 Children come from a fork server (zygote.py), a clean interpreter each worker process starts
-before its first job, which keeps one idle child ready: a chunk pays neither for a fork of
-the worker nor for a child's set-up, and no child ever holds the worker's memory. The chunk
-goes to the child packed in a memory file (wire.py); the child writes one JSON line per
+before its first job, and which makes the next idle child as each chunk finishes: a chunk
+pays neither for a fork of the worker nor for a child's set-up, and no child ever holds the
+worker's memory. The chunk goes to the child packed in a memory file (wire.py; the worker
+reuses the files of dead children); the child writes one JSON line per
 symbol to its result pipe as soon as the symbol is done, and this module re-checks each line.
 """
 
@@ -63,6 +64,7 @@ _SPAWN_ATTEMPTS = 3
 # The child's end (it closes the pipe after its last line, or dies) wakes the worker at once.
 _READ_EVERY_SECONDS = 0.010
 _IOV_MAX = os.sysconf("SC_IOV_MAX")
+_SPARE_CHUNK_FILES = 2
 _DECODER = json.JSONDecoder()
 
 
@@ -112,6 +114,7 @@ def run_isolated(
                 child.release()  # done: it is exiting; no one need wait for that now
             else:
                 child.kill()
+            child.server.prepare_next()
 
 
 class ForkServerError(RuntimeError):
@@ -147,18 +150,44 @@ class ForkServer:
         self.requested = 0
         self.idle: deque[_Idle] = deque()
         self.finished: list[int] = []  # released children, not yet waited for
+        self.chunk_files: list[int] = []  # memory files no living child maps any more
+        self.closed = False
         self.lock = threading.Lock()
         self._request()
 
     def take(self) -> _Idle:
-        """An idle child, all ours; the next one is requested at once, to be ready in turn."""
+        """An idle child, all ours (asked for now if none is ready or on its way)."""
         with self.lock:
             self._reap_finished()
             if not self.idle:
+                if not self.requested:
+                    self._request()
                 self._receive()
-            taken = self.idle.popleft()
-            self._request()
-            return taken
+            return self.idle.popleft()
+
+    def prepare_next(self) -> None:
+        """Have the next idle child made now, once a chunk is done: made while the chunk ran,
+        it would take CPU from that chunk's own scripts."""
+        with self.lock:
+            if not self.idle and not self.requested and not self.closed:
+                with contextlib.suppress(OSError):  # the server is gone: take() will say so
+                    self._request()
+
+    def chunk_file(self) -> int:
+        """A memory file to hand a chunk in: one a dead child had, if there is one (rewriting
+        its pages costs a copy; a new file costs as many fresh, zeroed pages)."""
+        with self.lock:
+            if self.chunk_files:
+                return self.chunk_files.pop()
+        return os.memfd_create("chunk", os.MFD_CLOEXEC)
+
+    def chunk_file_free(self, memory_file: int) -> None:
+        """Take back a chunk's file once the child it was sent to is killed."""
+        with self.lock:
+            if self.closed or len(self.chunk_files) >= _SPARE_CHUNK_FILES:
+                os.close(memory_file)
+            else:
+                self.chunk_files.append(memory_file)
 
     def reap_later(self, pid: int) -> None:
         with self.lock:
@@ -173,10 +202,11 @@ class ForkServer:
             return {self.process.pid, *(idle.pid for idle in self.idle)}
 
     def descriptors(self) -> set[int]:
-        """The descriptors this server holds open (its socket, its idle children's ends)."""
+        """The descriptors this server holds open (its socket, its idle children's ends, its
+        spare chunk files)."""
         with self.lock:
             self._receive_requested()
-            held = {self.control.fileno()}
+            held = {self.control.fileno(), *self.chunk_files}
             for idle in self.idle:
                 held.update((idle.result_fd, idle.command.fileno()))
             return held
@@ -198,6 +228,10 @@ class ForkServer:
                 _close_idle(idle)
                 _reap(idle.pid)
             self.idle.clear()
+            for memory_file in self.chunk_files:
+                os.close(memory_file)
+            self.chunk_files.clear()
+            self.closed = True
             self.process.kill()
             self.process.wait()
 
@@ -291,8 +325,10 @@ def _reap(pid: int) -> int | None:
 class _Child:
     """A child at work on a chunk: its outcomes as they come, and how it ended."""
 
-    def __init__(self, idle: _Idle, limits: Limits):
+    def __init__(self, idle: _Idle, limits: Limits, memory_file: int):
         self.pid = idle.pid
+        self.server = fork_server()
+        self.memory_file = memory_file
         self.fd = idle.result_fd
         self.command: socket.socket | None = idle.command
         self.limits = limits
@@ -314,8 +350,9 @@ class _Child:
         )
         for attempt in range(_SPAWN_ATTEMPTS):
             idle = _take_idle(fresh_server=attempt > 0)
-            if _send_chunk(idle, request):
-                return cls(idle, limits)
+            memory_file = _send_chunk(idle, request)
+            if memory_file is not None:
+                return cls(idle, limits, memory_file)
             # It died while idle (killed from outside?): nothing of ours ran there.
             _close_idle(idle)
             _reap(idle.pid)
@@ -387,6 +424,9 @@ class _Child:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.memory_file >= 0:  # the child is dead or killed: it reads the file no more
+            self.server.chunk_file_free(self.memory_file)
+            self.memory_file = -1
 
     def death_outcome(self) -> Outcome:
         """What to report for the symbol the child was running when it died."""
@@ -434,21 +474,29 @@ def _take_idle(*, fresh_server: bool) -> _Idle:
     return server.take()
 
 
-def _send_chunk(idle: _Idle, request: list[bytes | array]) -> bool:
-    """Hand the chunk to the child in a memory file; False if the child is gone."""
-    memory_file = os.memfd_create("chunk", os.MFD_CLOEXEC)
+def _send_chunk(idle: _Idle, request: list[bytes | array]) -> int | None:
+    """Hand the chunk to the child in a memory file: the file, to be freed once the child is
+    killed, or None if the child is gone.
+
+    The file may be one an earlier child had: it is rewritten from the start and cut to this
+    chunk's length, so that nothing of an earlier chunk (another user's script or params)
+    is left in it for this child to map.
+    """
+    server = fork_server()
+    memory_file = server.chunk_file()
     try:
-        _write_buffers(memory_file, request)
+        os.lseek(memory_file, 0, os.SEEK_SET)
+        os.ftruncate(memory_file, _write_buffers(memory_file, request))
         socket.send_fds(idle.command, [b"chunk"], [memory_file])
-        return True
+        return memory_file
     except OSError:
-        return False
-    finally:
-        os.close(memory_file)
+        server.chunk_file_free(memory_file)  # never sent: no child maps it
+        return None
 
 
-def _write_buffers(fd: int, buffers: Sequence[bytes | array]) -> None:
-    """All the buffers, in order, with as few system calls as the kernel allows."""
+def _write_buffers(fd: int, buffers: Sequence[bytes | array]) -> int:
+    """All the buffers, in order, with as few system calls as the kernel allows; their size."""
+    total = 0
     for first in range(0, len(buffers), _IOV_MAX):
         batch = buffers[first : first + _IOV_MAX]
         written = os.writev(fd, batch)
@@ -457,6 +505,8 @@ def _write_buffers(fd: int, buffers: Sequence[bytes | array]) -> None:
             if written < size:
                 write_all(fd, memoryview(buffer).cast("B")[written:])
             written = max(0, written - size)
+            total += size
+    return total
 
 
 def _max_line(limits: Limits) -> int:

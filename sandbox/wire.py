@@ -43,14 +43,20 @@ class Chunk:
     series: memoryview
 
     def items(self) -> Iterator[SymbolInput]:
-        """The symbols' inputs, unpacked one at a time (the first runs before the rest unpack)."""
+        """The symbols' inputs, unpacked one at a time (the first runs before the rest unpack).
+
+        Nothing here keeps a reference to a symbol's series once it is handed out: when its
+        script is done with them they are freed, not left for the garbage collector to walk.
+        """
         for symbol, dates, info, offset, counts in self.records:
-            values = []
-            start = offset
-            for typecode, count in zip(_SERIES, counts, strict=True):
-                values.append(struct.unpack_from(f"={count}{typecode}", self.series, start))
-                start += _VALUE_BYTES * count
-            yield SymbolInput(symbol, dates, *values, info)
+            yield SymbolInput(symbol, dates, *self._series(offset, counts), info)
+
+    def _series(self, offset: int, counts: tuple[int, ...]) -> list[tuple[Any, ...]]:
+        values = []
+        for typecode, count in zip(_SERIES, counts, strict=True):
+            values.append(struct.unpack_from(f"={count}{typecode}", self.series, offset))
+            offset += _VALUE_BYTES * count
+        return values
 
 
 def encode(

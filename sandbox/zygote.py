@@ -8,8 +8,9 @@ of from the worker means that
   params or data, even in memory a script that escaped every other layer could read;
 - a fork copies this process's few megabytes, not the worker's hundreds, and a child's
   exit tears down as little;
-- the fork happens while the worker is busy elsewhere: each request on the control socket
-  prepares one idle child, which the worker takes when its next chunk arrives.
+- the fork happens between chunks: the worker asks for the next child when a chunk is done
+  (so that making it takes no CPU from that chunk's scripts) and takes it, ready and idle,
+  when its next chunk arrives.
 
 Each child is forked twice (an intermediate process forks it and exits), so that it is
 adopted by the worker, which made itself a child subreaper: the worker waits for its
@@ -98,6 +99,7 @@ def main() -> None:
     if os.getppid() != parent:  # the worker died before the line above
         return
     control = socket.socket(fileno=int(sys.argv[1]))
+    child.name_process(b"calc-forksrv")
     # Preparing the next child is never urgent: it yields the CPU as the children's scripts do.
     os.nice(child.CHILD_NICENESS)
     _warm_up()

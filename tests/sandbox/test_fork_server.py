@@ -7,15 +7,25 @@ script would if it had got past layers 1 and 2, to show what layer 3 alone leave
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 
 from sandbox.executor import Limits, run_batch
-from sandbox.isolation import fork_server
-from tests.sandbox.test_isolation import ITEMS, PARAMS, assert_rest_computed, gone, run_escaped
+from sandbox.isolation import fork_server, run_isolated
+from tests.sandbox.test_isolation import (
+    ITEMS,
+    PARAMS,
+    assert_rest_computed,
+    escaped,
+    gone,
+    run_escaped,
+    sample_items,
+)
 
 # Held by the worker (this test process) in memory only: no child may find it.
 WORKER_MEMORY_CANARY = f"canary-memory-{os.urandom(8).hex()}"
@@ -51,6 +61,34 @@ def test_a_child_holds_nothing_of_the_worker() -> None:
         assert out["value"]["found"] == 0
         assert out["value"]["worker_modules"] == 0
     assert WORKER_MEMORY_CANARY not in repr(outcomes)
+
+
+def test_a_chunk_file_reused_holds_nothing_of_the_chunk_before() -> None:
+    """Chunks travel in memory files the worker reuses: a smaller chunk after a bigger one
+    must not find the bigger one's tail in its mapping (another user's data and code)."""
+    canary = 1.0 + int.from_bytes(os.urandom(6), "big") / 2**48  # an unmistakable value
+    big = tuple(dataclasses.replace(item, close=(canary,) * 3000) for item in sample_items(8, 3000))
+    outcomes = list(run_batch("result = close[-1]", big, params=PARAMS, limits=Limits()))
+    assert [out["value"] for _, out in outcomes] == [canary] * len(big)
+    pattern = struct.pack("<d", canary)
+    searched = run_isolated(
+        escaped(
+            f"""
+            gc = _module("gc")
+            gc.unfreeze()
+            views = [obj for obj in gc.get_objects() if isinstance(obj, builtins.memoryview)]
+            result = {{"bytes": sum(view.nbytes for view in views),
+                       "found": sum(builtins.bytes(view).count({pattern!r}) for view in views)}}
+            """
+        ),
+        ITEMS[:1],
+        "{}",
+        Limits(),
+    )
+    for _, out in searched:
+        assert out["error"] is None, out
+        assert out["value"]["bytes"] > 0  # it did find its own chunk's mapping
+        assert out["value"]["found"] == 0
 
 
 def test_the_fork_server_has_an_empty_environment() -> None:
