@@ -73,7 +73,9 @@ def packed_items(symbols: list[str], data: ChunkData) -> list[SymbolInput]:
 _runs = itertools.count()
 
 
-def end_to_end(url: str, code: str, symbols: list[str], *, fresh: bool = True) -> float:
+def end_to_end(
+    url: str, code: str, symbols: list[str], *, fresh: bool = True, params: dict | None = None
+) -> float:
     """HTTP submit to finished job. ``fresh`` adds a unique comment, so the result cache
     cannot answer (an analyst editing the script); without it, a repeat is served from it."""
     if fresh:
@@ -81,7 +83,7 @@ def end_to_end(url: str, code: str, symbols: list[str], *, fresh: bool = True) -
     started = time.perf_counter()
     response = requests.post(
         f"{url}/api/custom-calculations/execute",
-        json={"script": code, "symbols": symbols, "wait": 30},
+        json={"script": code, "symbols": symbols, "params": params or {}, "wait": 30},
         timeout=60,
     )
     job = response.json()
