@@ -32,14 +32,11 @@ import socket
 import sys
 
 from sandbox import child
-from sandbox.compiler import compile_script
 from sandbox.namespace import base_globals
-from sandbox.runner import SymbolInput, run_symbol
 
 PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
 PIPE_BYTES = 1 << 20
-_WARM_UP = "x = sma(close, 3)[-1]\nresult = {'x': x, 'n': len([c for c in close if c > 0])}\n"
 
 
 def serve(control: socket.socket) -> None:
@@ -81,14 +78,6 @@ def _fork_child(control: socket.socket, result_read: int, result_write: int,
         os._exit(0)
 
 
-def _warm_up() -> None:
-    """Run our own tiny script once, so that lazy set-up happens here, once, not per child."""
-    closes = tuple(float(x) for x in range(1, 30))
-    item = SymbolInput("WARM", tuple("2020-01-01" for _ in closes), closes, closes, closes,
-                       closes, tuple(1 for _ in closes), {})  # fmt: skip
-    run_symbol(compile_script(_WARM_UP), base_globals(), item, "{}", 4096)
-
-
 def _die_with_parent() -> None:
     child.LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
@@ -102,7 +91,7 @@ def main() -> None:
     child.name_process(b"calc-forksrv")
     # Preparing the next child is never urgent: it yields the CPU as the children's scripts do.
     os.nice(child.CHILD_NICENESS)
-    _warm_up()
+    child.warm_up(base_globals())
     gc.freeze()  # children never collect what this process built
     serve(control)
 

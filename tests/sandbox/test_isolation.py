@@ -458,6 +458,14 @@ def test_mutations_die_with_the_child() -> None:
     assert outcomes[0][1]["error"] is None
 
 
+def test_a_fresh_child_holds_nothing_of_its_warm_up() -> None:
+    """Each idle child runs our own script once before its chunk: none of its names (``x``,
+    ``result``) is there for the chunk's first symbol."""
+    for source in ("result = x", "result = result", "y = result"):
+        outcomes = list(run_batch(source, ITEMS[:2], params={}, limits=Limits()))
+        assert [out["error"]["type"] for _, out in outcomes] == ["NameError", "NameError"]
+
+
 def test_sleeping_child_is_stopped_by_the_wall_clock() -> None:
     """A child that uses no CPU (blocked) never meets its CPU timer: the parent's clock kills it."""
     outcomes = run_escaped(
