@@ -37,6 +37,8 @@ from sandbox.namespace import base_globals
 PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
 PIPE_BYTES = 1 << 20
+NAME = b"calc-forksrv"  # as ps and top show this process, and
+CHILD_NAME = b"calc-sandbox"  # its children
 
 
 def serve(control: socket.socket) -> None:
@@ -52,9 +54,11 @@ def serve(control: socket.socket) -> None:
         with contextlib.suppress(OSError):  # room for lines the worker reads every few ms
             fcntl.fcntl(result_write, F_SETPIPE_SZ, PIPE_BYTES)
         worker_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        child.name_process(CHILD_NAME)  # inherited: cheaper here than in each fresh child
         intermediate = os.fork()
         if intermediate == 0:
             _fork_child(control, result_read, result_write, worker_end, child_end)
+        child.name_process(NAME)
         os.waitpid(intermediate, 0)  # once it is gone, the worker has adopted the child
         os.close(result_write)
         child_end.close()
@@ -88,7 +92,8 @@ def main() -> None:
     if os.getppid() != parent:  # the worker died before the line above
         return
     control = socket.socket(fileno=int(sys.argv[1]))
-    child.name_process(b"calc-forksrv")
+    child.name_process(NAME)
+    child.inherited_set_up()
     # Preparing the next child is never urgent: it yields the CPU as the children's scripts do.
     os.nice(child.CHILD_NICENESS)
     child.warm_up(base_globals())
