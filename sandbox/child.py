@@ -1,13 +1,12 @@
 """A sandbox child's whole life: lock down, wait for one chunk, run it, report, exit.
 
 The fork server (zygote.py) forks these ahead of time, so a chunk never waits for a fork:
-a child locks itself down, builds its globals and warms up (runs our own script once) while
-idle, then blocks until the worker sends it a chunk (wire.py) over its command socket. From
-then on it runs untrusted code: memory and descriptor limits are set, and each symbol has a
-CPU timer whose signal *kills* the child (``ITIMER_PROF`` with the default action), which
-holds in a bare ``except:`` loop and inside one long C-level operation alike. Each symbol's
-outcome goes to the result pipe as one JSON line as soon as it is done; the worker re-checks
-every line (isolation.py).
+a child locks itself down and builds its globals while idle, then blocks until the worker
+sends it a chunk (wire.py) over its command socket. From then on it runs untrusted code:
+memory and descriptor limits are set, and each symbol has a CPU timer whose signal *kills*
+the child (``ITIMER_PROF`` with the default action), which holds in a bare ``except:`` loop
+and inside one long C-level operation alike. Each symbol's outcome goes to the result pipe
+as one JSON line as soon as it is done; the worker re-checks every line (isolation.py).
 
 The child uses none of the worker's connections (it never had them: the fork server is a
 fresh interpreter), takes no locks (no logging), has an empty environment and no descriptor
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-import functools
 import gc
 import json
 import mmap
@@ -31,9 +29,8 @@ import time
 from typing import Any, NoReturn
 
 from sandbox import wire
-from sandbox.compiler import CompiledScript, compile_script
 from sandbox.namespace import base_globals
-from sandbox.runner import SymbolInput, run_symbol
+from sandbox.runner import run_symbol
 
 # stdin/stdout/stderr on /dev/null and the result pipe (fd 3): with the limit at 4, the
 # child can open nothing new (no file, socket or pipe), even if its script got past the guards.
@@ -50,14 +47,11 @@ LIBC = ctypes.CDLL(None, use_errno=True)  # (also the fork server's and the work
 LIBC.mmap.restype = ctypes.c_void_p
 LIBC.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                        ctypes.c_long)  # fmt: skip
-LIBC.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
 _MAP_FAILED = ctypes.c_void_p(-1).value
 _VIEW_OF_MEMORY = ctypes.pythonapi.PyMemoryView_FromMemory
 _VIEW_OF_MEMORY.restype = ctypes.py_object
 _VIEW_OF_MEMORY.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int)
 _PYBUF_READ = 0x100
-_WARM_UP = "x = sma(close, 3)[-1]\nresult = {'x': x, 'n': len([c for c in close if c > 0])}\n"
-_WARM_UP_DAYS = 252  # a year of trading days, as most symbols have
 
 
 def child_main(result_fd: int, command_fd: int) -> NoReturn:
@@ -66,7 +60,6 @@ def child_main(result_fd: int, command_fd: int) -> NoReturn:
     try:
         _lock_down(result_fd, command_fd)
         shared = base_globals()
-        warm_up(shared)
         # What we inherited is never a script's garbage: keep collections to the scripts' objects.
         gc.freeze()
         command = socket.socket(fileno=COMMAND_FD)
@@ -80,30 +73,6 @@ def child_main(result_fd: int, command_fd: int) -> NoReturn:
         code = _EXIT_BROKEN
     finally:
         os._exit(code)
-
-
-def warm_up(shared: dict[str, Any]) -> None:
-    """Run our own tiny script, and map and unmap a page as a chunk is mapped.
-
-    In the fork server, once: lazy set-up (the compiler, specialised code) happens there, not
-    in each child. In each idle child, again: the pages a script touches are copied, a symbol's
-    memory is allocated and the mapping call is ready before the chunk and its clock arrive.
-    """
-    script, item = _warm_up_input()
-    _line(item.symbol, run_symbol(script, shared, item, "{}", 4096))
-    page = mmap.PAGESIZE
-    address = LIBC.mmap(None, page, mmap.PROT_READ, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
-    if address is not None and address != _MAP_FAILED:
-        LIBC.munmap(address, page)
-
-
-@functools.cache
-def _warm_up_input() -> tuple[CompiledScript, SymbolInput]:
-    closes = tuple(float(day) for day in range(1, _WARM_UP_DAYS + 1))
-    dates = tuple("2020-01-01" for _ in closes)
-    volumes = tuple(1 for _ in closes)
-    item = SymbolInput("WARM", dates, closes, closes, closes, closes, volumes, {})
-    return compile_script(_WARM_UP), item
 
 
 def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> None:

@@ -458,9 +458,9 @@ def test_mutations_die_with_the_child() -> None:
     assert outcomes[0][1]["error"] is None
 
 
-def test_a_fresh_child_holds_nothing_of_its_warm_up() -> None:
-    """Each idle child runs our own script once before its chunk: none of its names (``x``,
-    ``result``) is there for the chunk's first symbol."""
+def test_a_fresh_child_holds_nothing_of_the_fork_servers_warm_up() -> None:
+    """The fork server runs our own script before it forks any child: none of its names
+    (``x``, ``result``) is there for a chunk's first symbol."""
     for source in ("result = x", "result = result", "y = result"):
         outcomes = list(run_batch(source, ITEMS[:2], params={}, limits=Limits()))
         assert [out["error"]["type"] for _, out in outcomes] == ["NameError", "NameError"]
