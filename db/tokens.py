@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -43,17 +43,19 @@ class TokenUser:
     stamp_due: int | None
 
 
+_COLUMNS = ApiToken.__table__.c
+# Built once: building the statement cost every request more than running it.
+_TOKEN_LOOKUP = select(
+    _COLUMNS.id, _COLUMNS.user_id, _COLUMNS.revoked_at, _COLUMNS.last_used_at
+).where(_COLUMNS.token_hash == bindparam("token_hash"))
+
+
 def user_for_token(token: str, *, session: Session | Connection) -> TokenUser | None:
     """The user of a valid, unrevoked token, else None. Reads only: the caller stamps
     ``last_used_at`` (``stamp_used``) when due, at most every few minutes, and off the
     request's path: a write per request would queue requests on the database's write lock.
     (Every request asks this: a plain connection serves it without an ORM session.)"""
-    c = ApiToken.__table__.c
-    row = session.execute(
-        select(c.id, c.user_id, c.revoked_at, c.last_used_at).where(
-            c.token_hash == hash_token(token)
-        )
-    ).one_or_none()
+    row = session.execute(_TOKEN_LOOKUP, {"token_hash": hash_token(token)}).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
     due = row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_RESOLUTION
