@@ -68,6 +68,8 @@ def scrub(message: str) -> str:
 
 def valid_text(text: str) -> str:
     """``text`` with lone surrogates replaced: what we hand on must encode as UTF-8."""
+    if text.isascii():  # most of it: no surrogate there, and no copy to make
+        return text
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
