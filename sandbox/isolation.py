@@ -12,8 +12,8 @@ Children come from a fork server (zygote.py), a clean interpreter each worker pr
 before its first job, and which makes the next idle child as each chunk finishes: a chunk
 pays neither for a fork of the worker nor for a child's set-up, and no child ever holds the
 worker's memory. The chunk goes to the child packed in a memory file (wire.py; the worker
-reuses the files of dead children); the child writes one JSON line per
-symbol to its result pipe as soon as the symbol is done, and this module re-checks each line.
+reuses the files of dead children); the child writes one JSON line per symbol to its result
+pipe as soon as the symbol is done, and this module re-checks each line.
 """
 
 from __future__ import annotations
@@ -325,9 +325,9 @@ def _reap(pid: int) -> int | None:
 class _Child:
     """A child at work on a chunk: its outcomes as they come, and how it ended."""
 
-    def __init__(self, idle: _Idle, limits: Limits, memory_file: int):
+    def __init__(self, idle: _Idle, limits: Limits, server: ForkServer, memory_file: int):
         self.pid = idle.pid
-        self.server = fork_server()
+        self.server = server
         self.memory_file = memory_file
         self.fd = idle.result_fd
         self.command: socket.socket | None = idle.command
@@ -350,9 +350,10 @@ class _Child:
         )
         for attempt in range(_SPAWN_ATTEMPTS):
             idle = _take_idle(fresh_server=attempt > 0)
-            memory_file = _send_chunk(idle, request)
+            server = fork_server()
+            memory_file = _send_chunk(server, idle, request)
             if memory_file is not None:
-                return cls(idle, limits, memory_file)
+                return cls(idle, limits, server, memory_file)
             # It died while idle (killed from outside?): nothing of ours ran there.
             _close_idle(idle)
             _reap(idle.pid)
@@ -474,7 +475,7 @@ def _take_idle(*, fresh_server: bool) -> _Idle:
     return server.take()
 
 
-def _send_chunk(idle: _Idle, request: list[bytes | array]) -> int | None:
+def _send_chunk(server: ForkServer, idle: _Idle, request: list[bytes | array]) -> int | None:
     """Hand the chunk to the child in a memory file: the file, to be freed once the child is
     killed, or None if the child is gone.
 
@@ -482,7 +483,6 @@ def _send_chunk(idle: _Idle, request: list[bytes | array]) -> int | None:
     chunk's length, so that nothing of an earlier chunk (another user's script or params)
     is left in it for this child to map.
     """
-    server = fork_server()
     memory_file = server.chunk_file()
     try:
         os.lseek(memory_file, 0, os.SEEK_SET)

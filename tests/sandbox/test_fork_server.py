@@ -91,6 +91,19 @@ def test_a_chunk_file_reused_holds_nothing_of_the_chunk_before() -> None:
         assert out["value"]["found"] == 0
 
 
+def test_the_fork_server_and_its_children_are_named_for_operators() -> None:
+    server = fork_server()
+    idle = server.idle_pids() - {server.process.pid}
+    assert idle, "the server keeps a child ready"
+    assert _comm(server.process.pid) == "calc-forksrv"
+    assert {_comm(pid) for pid in idle} == {"calc-sandbox"}
+
+
+def _comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as comm:
+        return comm.read().strip()
+
+
 def test_the_fork_server_has_an_empty_environment() -> None:
     server = fork_server()
     with open(f"/proc/{server.process.pid}/environ", "rb") as environ:
