@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import gc
-import json
 import mmap
 import os
 import posix
@@ -28,8 +27,11 @@ import socket
 import time
 from typing import Any, NoReturn
 
+import orjson
+
 from sandbox import wire
 from sandbox.namespace import base_globals
+from sandbox.outcome import error, outcome
 from sandbox.runner import run_symbol
 
 # stdin/stdout/stderr on /dev/null and the result pipe (fd 3): with the limit at 4, the
@@ -195,11 +197,12 @@ def _max_fd() -> int:
     return soft if soft != resource.RLIM_INFINITY else 65536
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-
-
 def _line(symbol: str, result: dict[str, Any]) -> bytes:
-    return (_ENCODER.encode([symbol, result]) + "\n").encode()
+    try:
+        return orjson.dumps([symbol, result]) + b"\n"
+    except TypeError:  # never seen: the outcome holds only checked values and valid text
+        unsendable = error("RuntimeError", "the script's outcome could not be sent")
+        return orjson.dumps([symbol, outcome(None, unsendable)]) + b"\n"
 
 
 def write_all(fd: int, data: bytes | bytearray) -> None:

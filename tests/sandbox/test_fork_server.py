@@ -40,8 +40,11 @@ def test_a_child_holds_nothing_of_the_worker() -> None:
         gc.unfreeze()  # what the fork server froze is searched too
         found = 0
         for obj in gc.get_objects():
-            values = obj.values() if isinstance(obj, dict) else obj if isinstance(
-                obj, (list, tuple)) else ()
+            # The containers' own iteration, not a subclass's (platform's uname_result
+            # would run a subprocess to name the processor).
+            values = (dict.values(obj) if isinstance(obj, dict) else list.__iter__(obj)
+                      if isinstance(obj, list) else tuple.__iter__(obj)
+                      if isinstance(obj, tuple) else ())
             for value in values:
                 # (the prefix alone is in this very code: only a whole canary counts)
                 if (isinstance(value, str) and value.startswith({WORKER_MEMORY_CANARY[:14]!r})
