@@ -15,7 +15,7 @@ STDLIB = set(sys.stdlib_module_names)
 
 # package -> (our modules it may import, third-party roots it may import)
 ALLOWED = {
-    "sandbox": ({"sandbox"}, {"RestrictedPython"}),
+    "sandbox": ({"sandbox"}, {"RestrictedPython", "orjson"}),  # orjson: outcome lines
     "db": ({"db"}, {"sqlalchemy", "alembic"}),
     "workers": (
         {"workers", "sandbox", "db", "settings", "celeryconfig", "logconfig"},
