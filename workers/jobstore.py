@@ -77,22 +77,20 @@ return 0
 """
 
 
-# Write a new job's record and list it under its owner, in one round trip (the submit path is
-# hot). With a limit (ARGV[4] not empty), first take a place among the owner's active jobs,
-# unless it already has that many: then write nothing and answer 0. Active members are scored
-# by when they must have ended; older ones are stale (a job whose finish was lost) and are
-# dropped first.
+# Write a new job's record, list it under its owner and among the owner's active jobs (how
+# the watchdog finds it), in one round trip (the submit path is hot). With a limit (ARGV[4]
+# not empty) and the owner already at that many active jobs, write nothing and answer 0.
+# Active members are scored by when they must have ended; older ones are stale (a job whose
+# finish was lost) and are dropped first.
 # KEYS: job, owner's index, owner's active set. ARGV: now, ttl, jobs listed, limit, ends by,
 # job id, then the record's fields and values.
 _CREATE = """
-if ARGV[4] ~= '' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
-  if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then
-    return 0
-  end
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
-  redis.call('EXPIRE', KEYS[3], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+if ARGV[4] ~= '' and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then
+  return 0
 end
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[6])
@@ -167,8 +165,8 @@ class JobStore:
         """Write the job's record (status ``queued``) before anything is enqueued; answer
         the job as just written (what ``load`` would read back, without the round trips).
 
-        With ``active_limit``, the job is also counted among its owner's active jobs, or,
-        when the owner already has that many, nothing is written: ``TooManyActiveJobs``.
+        The job is counted among its owner's active jobs; with ``active_limit`` and the
+        owner already at that many, nothing is written: ``TooManyActiveJobs``.
         """
         now = time.time() if now is None else now
         fields = {

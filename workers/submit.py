@@ -10,7 +10,6 @@ from typing import Any
 from workers.jobstore import PREFIX, Job, JobSpec, JobStore, owner_key
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-UNLIMITED = 2**31
 
 
 class IdempotencyConflict(Exception):
@@ -74,7 +73,7 @@ def _enqueue(
     try:
         # Every job is listed among its owner's active ones: that is also how the periodic
         # watchdog finds jobs whose workers died.
-        queued = store.create(spec, active_limit=UNLIMITED if max_active is None else max_active)
+        queued = store.create(spec, active_limit=max_active)
         run_job.apply_async(args=(spec.job_id,), task_id=spec.job_id)
     except BaseException:
         store.discard(spec.job_id, spec.owner)
