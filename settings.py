@@ -41,6 +41,7 @@ class Settings:
     max_active_jobs: int = 20  # queued or running jobs per user; more is a 429
     rate_limit_execute: str = "30 per second"  # per user (token) or address
     rate_limit_default: str = "300 per second"
+    api_active_requests: int = 4  # requests of one API process running at once (api/slots.py)
 
     # Jobs.
     job_ttl_seconds: int = 24 * 3600
@@ -77,6 +78,7 @@ class Settings:
             max_active_jobs=_int(env, "CALC_MAX_ACTIVE_JOBS", base.max_active_jobs),
             rate_limit_execute=env.get("CALC_RATE_LIMIT_EXECUTE") or base.rate_limit_execute,
             rate_limit_default=env.get("CALC_RATE_LIMIT_DEFAULT") or base.rate_limit_default,
+            api_active_requests=_int(env, "CALC_API_ACTIVE_REQUESTS", base.api_active_requests),
             job_ttl_seconds=_int(env, "CALC_JOB_TTL_SECONDS", base.job_ttl_seconds),
             job_wall_seconds=_float(env, "CALC_JOB_WALL_SECONDS", base.job_wall_seconds),
             queue_timeout_seconds=_float(

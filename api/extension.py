@@ -9,6 +9,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.slots import RequestSlots
 from api.token_stamps import TokenStamper
 from db.session import make_engine, make_session_factory
 from settings import Settings
@@ -25,6 +26,7 @@ class CalcExtension:
     market_engine: Engine
     sessions: sessionmaker[Session]
     token_stamper: TokenStamper
+    slots: RequestSlots
 
 
 def init_extension(app: Flask, settings: Settings) -> CalcExtension:
@@ -54,8 +56,10 @@ def init_extension(app: Flask, settings: Settings) -> CalcExtension:
         market_engine=market,
         sessions=make_session_factory(engine),
         token_stamper=TokenStamper(engine),
+        slots=RequestSlots(max(1, settings.api_active_requests)),
     )
     app.extensions["calc"] = ext
+    app.wsgi_app = ext.slots.middleware(app.wsgi_app)  # type: ignore[method-assign]
     app.teardown_appcontext(_close_session)
     return ext
 

@@ -60,7 +60,9 @@ def execute():
     except TooManyActiveJobs as exc:
         raise RateLimited(str(exc), {"jobs": str(exc)}, headers={"Retry-After": "2"}) from None
     if body.wait > 0:
-        wait_finished(ext.store, submitted.job_id, min(body.wait, ext.settings.max_wait_seconds))
+        wait = min(body.wait, ext.settings.max_wait_seconds)
+        with ext.slots.released():  # a long poll only waits: others may run meanwhile
+            wait_finished(ext.store, submitted.job_id, wait)
     elif submitted.queued is not None:  # just queued: answered as written, not read back
         return queued_response(submitted.queued)
     return job_response(submitted.job_id, owner)

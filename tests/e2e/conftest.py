@@ -215,14 +215,10 @@ def live(tmp_path_factory) -> Iterator[LiveService]:
         web = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
+                "-c",
+                "gunicorn.conf.py",  # as the Procfile runs it
                 "--bind",
                 f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "32",
                 "api:create_app()",
             ],
             cwd=PROJECT_ROOT,

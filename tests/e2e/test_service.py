@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import statistics
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
+from settings import PROJECT_ROOT
 from tests.api.helpers import closes, sample_symbols
 from tests.e2e.conftest import SUFFIX, children_of
 
@@ -164,3 +166,24 @@ def test_concurrent_submits_all_complete(live):
         t.join()
     assert len(results) == 8
     assert all(j["status"] == "completed" and not j["errors"] for j in results)
+
+
+def test_a_second_server_on_the_same_port_refuses_to_start(live):
+    """Each gunicorn process listens with SO_REUSEPORT (gunicorn.conf.py), which would let a
+    second server share the port unnoticed: it must refuse, and the first keep answering."""
+    from tests.e2e.conftest import BIN
+
+    port = live.url.rsplit(":", 1)[1]
+    command = ["-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "api:create_app()"]
+    second = subprocess.run(
+        [str(BIN / "gunicorn"), *command],
+        check=False,
+        cwd=PROJECT_ROOT,
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode != 0
+    assert "cannot listen" in second.stderr + second.stdout
+    assert_normal_job_completes(live)

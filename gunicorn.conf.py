@@ -1,0 +1,42 @@
+"""gunicorn's settings for the API (``gunicorn -c gunicorn.conf.py 'api:create_app()'``).
+
+- 2 processes of 32 threads: a request with ``wait`` holds its thread for up to 30 s, so
+  threads are plentiful; how many of them run at once is bounded by ``api/slots.py``.
+- ``reuse_port``: each process listens on a socket of its own and the kernel spreads new
+  connections evenly over them. On one shared socket, whichever process woke first took them:
+  in a 200-client burst one process took three quarters of the submits while the other idled.
+  With SO_REUSEPORT a second server could bind the same port and silently share it (a stale
+  one, say), so ``on_starting`` refuses to start when the port is already listened on.
+- Idle client connections are kept 75 s, longer than clients and proxies keep theirs
+  (typically 15-60 s): with gunicorn's default of 2 s, a client reusing a connection the server
+  was closing got "connection reset" on a poll under load.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]  # --bind on the command line wins
+workers = 2
+worker_class = "gthread"
+threads = 32
+reuse_port = True
+keepalive = 75
+timeout = 60
+
+
+def on_starting(server) -> None:
+    """Refuse a port that something already listens on (see the module's docstring)."""
+    for address in server.cfg.address:
+        if not isinstance(address, tuple):
+            continue  # a Unix socket: not shared by SO_REUSEPORT
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # Reusing the address only passes over closed connections (TIME_WAIT) of an
+            # earlier run; a socket listening there still makes the bind fail.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise SystemExit(f"gunicorn: cannot listen on {address}: {exc.strerror}") from None
