@@ -74,7 +74,14 @@ def _enqueue(
         # Every job is listed among its owner's active ones: that is also how the periodic
         # watchdog finds jobs whose workers died.
         queued = store.create(spec, active_limit=max_active)
-        run_job.apply_async(args=(spec.job_id,), task_id=spec.job_id)
+        # The arguments' repr given: Celery's saferepr of them cost 0.4 of the 1 ms a publish
+        # took, on the submit's hot path.
+        run_job.apply_async(
+            args=(spec.job_id,),
+            task_id=spec.job_id,
+            argsrepr=repr((spec.job_id,)),
+            kwargsrepr="{}",
+        )
     except BaseException:
         store.discard(spec.job_id, spec.owner)
         if key is not None:
