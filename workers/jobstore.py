@@ -82,8 +82,10 @@ return 0
 # not empty) and the owner already at that many active jobs, write nothing and answer 0.
 # Active members are scored by when they must have ended; older ones are stale (a job whose
 # finish was lost) and are dropped first.
-# KEYS: job, owner's index, owner's active set. ARGV: now, ttl, jobs listed, limit, ends by,
-# job id, then the record's fields and values.
+# With a fourth key, ARGV[7] is pushed onto that list with the record (the job's task message:
+# never a record without its task, nor a task without its record).
+# KEYS: job, owner's index, owner's active set[, list]. ARGV: now, ttl, jobs listed, limit,
+# ends by, job id, value to push or '', then the record's fields and values.
 _CREATE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
 if ARGV[4] ~= '' and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then
@@ -91,11 +93,14 @@ if ARGV[4] ~= '' and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then
 end
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[6])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+if #KEYS == 4 then
+  redis.call('LPUSH', KEYS[4], ARGV[7])
+end
 return 1
 """
 
@@ -160,13 +165,20 @@ class JobStore:
 
     # -- creating -------------------------------------------------------------
     def create(
-        self, spec: JobSpec, *, active_limit: int | None = None, now: float | None = None
+        self,
+        spec: JobSpec,
+        *,
+        active_limit: int | None = None,
+        push: tuple[str, str] | None = None,
+        now: float | None = None,
     ) -> Job:
-        """Write the job's record (status ``queued``) before anything is enqueued; answer
-        the job as just written (what ``load`` would read back, without the round trips).
+        """Write the job's record (status ``queued``); answer the job as just written (what
+        ``load`` would read back, without the round trips).
 
         The job is counted among its owner's active jobs; with ``active_limit`` and the
-        owner already at that many, nothing is written: ``TooManyActiveJobs``.
+        owner already at that many, nothing is written: ``TooManyActiveJobs``. ``push`` is a
+        Redis list and a value pushed onto it with the record, atomically (the job's task
+        message: ``workers.task_messages``).
         """
         now = time.time() if now is None else now
         fields = {
@@ -189,7 +201,10 @@ class JobStore:
         ends_by = now + self.queue_timeout + spec.wall_seconds + WATCHDOG_GRACE_SECONDS
         limit = "" if active_limit is None else active_limit
         keys = [self.key(spec.job_id), self._owner_index(spec.owner), self._active(spec.owner)]
-        args = [now, self.ttl, MAX_JOBS_LISTED, limit, ends_by, spec.job_id]
+        args = [now, self.ttl, MAX_JOBS_LISTED, limit, ends_by, spec.job_id, ""]
+        if push is not None:
+            keys.append(push[0])
+            args[-1] = push[1]
         for name, value in fields.items():
             args += (name, value)
         if not self._create(keys=keys, args=args):
