@@ -44,9 +44,10 @@ class RunJobMessages:
         self._lock = threading.Lock()
 
     def for_job(self, job_id: str) -> tuple[str, str] | None:
-        """The queue's Redis list and the message's JSON for ``job_id``, or None for an id
-        that is not a UUID in lower case (the caller then publishes with ``apply_async``)."""
-        if not _JOB_ID.fullmatch(job_id):
+        """The queue's Redis list and the message's JSON for ``job_id``; None (the caller
+        then publishes with ``apply_async``) for an id that is not a UUID in lower case, or
+        inside a running task (a scheduled run), whose message Celery links to that task."""
+        if not _JOB_ID.fullmatch(job_id) or self.app.current_worker_task is not None:
             return None
         template = self._template or self._render()
         body = base64.b64encode(template.body.replace(PLACEHOLDER_ID, job_id).encode()).decode()

@@ -76,3 +76,19 @@ def test_an_id_that_is_not_a_uuid_is_published_by_celery(celery_app, redis_clien
     assert RunJobMessages(celery_app).for_job("job-1") is None
     submit_job(spec_for("job-1"), store=store)
     assert [m["headers"]["id"] for m in queued(redis_client)] == ["job-1"]
+
+
+def test_inside_a_task_the_message_is_left_to_celery(celery_app):
+    """A job a task submits (a scheduled run) names that task as its parent: Celery's own
+    apply_async sends it, never the template."""
+    from celery._state import _task_stack
+
+    parent = celery_app.tasks["calc.enqueue_due_scripts"]
+    parent.push_request(id="beat-tick", called_directly=False)
+    _task_stack.push(parent)
+    try:
+        assert RunJobMessages(celery_app).for_job(new_job_id()) is None
+    finally:
+        _task_stack.pop()
+        parent.pop_request()
+    assert RunJobMessages(celery_app).for_job(new_job_id()) is not None
