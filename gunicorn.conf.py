@@ -7,6 +7,7 @@
   in a 200-client burst one process took three quarters of the submits while the other idled.
   With SO_REUSEPORT a second server could bind the same port and silently share it (a stale
   one, say), so ``on_starting`` refuses to start when the port is already listened on.
+- ``post_worker_init`` warms each new process up (``api/warmup.py``) before it takes requests.
 - Idle client connections are kept 75 s, longer than clients and proxies keep theirs
   (typically 15-60 s): with gunicorn's default of 2 s, a client reusing a connection the server
   was closing got "connection reset" on a poll under load.
@@ -40,3 +41,10 @@ def on_starting(server) -> None:
                 probe.bind(address)
             except OSError as exc:
                 raise SystemExit(f"gunicorn: cannot listen on {address}: {exc.strerror}") from None
+
+
+def post_worker_init(worker) -> None:
+    """Warm the new process up before it serves (``api/warmup.py``)."""
+    from api.warmup import warm_up
+
+    warm_up(worker.wsgi)

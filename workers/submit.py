@@ -31,6 +31,12 @@ class Submitted:
     queued: Job | None  # None: an earlier job, answered for a replayed idempotency key
 
 
+def prepare_submit() -> None:
+    """Render the task message template now (it imports the task modules), so that the
+    first submit of a new process does not (``api.warmup``); needs Redis."""
+    _RUN_JOB_MESSAGES.prepare()
+
+
 def submit_job(
     spec: JobSpec,
     *,

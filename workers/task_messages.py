@@ -49,7 +49,7 @@ class RunJobMessages:
         inside a running task (a scheduled run), whose message Celery links to that task."""
         if not _JOB_ID.fullmatch(job_id) or self.app.current_worker_task is not None:
             return None
-        template = self._template or self._render()
+        template = self.prepare()
         body = base64.b64encode(template.body.replace(PLACEHOLDER_ID, job_id).encode()).decode()
         message = (
             template.message.replace(template.encoded_body, body)
@@ -58,7 +58,10 @@ class RunJobMessages:
         )
         return template.queue_key, message
 
-    def _render(self) -> _Template:
+    def prepare(self) -> _Template:
+        """The template, rendered on first use (which needs Redis)."""
+        if self._template is not None:
+            return self._template
         with self._lock:
             if self._template is None:
                 self._template = render_template(self.app)
