@@ -1,0 +1,107 @@
+"""A burst of submits at the API alone: its CPU per submit, per process, and the latencies.
+
+    CALC_AUTH=required .venv/bin/honcho start web &     # the API without workers
+    python -m bench.submit_burst --url http://127.0.0.1:8000 [--clients 200] [--rounds 3]
+
+Each round makes ``--clients`` new tokens (in ``DATABASE_URL``, the service's database), opens
+one connection per client, and sends every submit at once; the jobs stay queued (use a scratch
+Redis database). It prints, per round, the CPU all gunicorn processes on this machine spent
+per submit, how it split between them, and the submits' p50/p99. With no worker and no polls
+competing, the CPU per submit moves far less from run to run than ``bench.load``'s p99 does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import time
+
+from bench.http_client import HttpConnection
+from bench.load import API, make_tokens, percentile
+from bench.run_bench import universe
+from bench.workload import WITH_HELPERS
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def gunicorn_pids() -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if b"gunicorn" in f.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+async def burst(url: str, tokens: list[str], jobs: list[list[str]]) -> list[float]:
+    gate = asyncio.Event()
+
+    async def client(token: str, symbols: list[str]) -> float:
+        http = HttpConnection(url)
+        body = json.dumps({"script": WITH_HELPERS, "symbols": symbols}).encode()
+        head = http.head(
+            "POST",
+            f"{API}/execute",
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            body,
+        )
+        await gate.wait()
+        started = time.perf_counter()
+        try:
+            response = await http.send(head, body)
+        finally:
+            await http.close()
+        if response.status != 202:
+            raise SystemExit(f"submit answered {response.status}: {response.body[:200]!r}")
+        return time.perf_counter() - started
+
+    tasks = [asyncio.create_task(client(t, s)) for t, s in zip(tokens, jobs, strict=True)]
+    await asyncio.sleep(0.3)  # every client waits at the gate
+    gate.set()
+    return list(await asyncio.gather(*tasks))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    symbols, _ = universe(200)
+    rng = random.Random(7)
+    pids = gunicorn_pids()
+    if not pids:
+        raise SystemExit("no gunicorn process on this machine")
+    for round_no in range(1, args.rounds + 1):
+        tokens = make_tokens(args.clients)
+        jobs = [rng.sample(symbols, rng.randint(50, 200)) for _ in range(args.clients)]
+        before = {pid: cpu_seconds(pid) for pid in pids}
+        latencies = asyncio.run(burst(args.url, tokens, jobs))
+        spent = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
+        per_process = ", ".join(f"{s:.2f}" for s in sorted(spent.values(), reverse=True) if s)
+        print(
+            f"round {round_no}: API CPU per submit {sum(spent.values()) / args.clients * 1000:.2f}"
+            f" ms (by process, s: {per_process}); submit p50 "
+            f"{percentile(latencies, 0.5) * 1000:.0f} ms, p99 "
+            f"{percentile(latencies, 0.99) * 1000:.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
