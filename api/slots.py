@@ -24,6 +24,8 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class RequestSlots:
+    """``count`` slots shared by one process's request threads (see the module's docstring)."""
+
     def __init__(self, count: int, *, overflow_seconds: float = 1.0):
         self.count = count
         self.overflow_seconds = overflow_seconds
