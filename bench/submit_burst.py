@@ -49,18 +49,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-async def burst(url: str, tokens: list[str], jobs: list[list[str]]) -> list[float]:
+def submit_request(token: str | None, symbols: list[str]) -> tuple[bytes, bytes]:
+    """A submit's prepared head and body (with ``token``'s bearer header if given)."""
+    body = json.dumps({"script": WITH_HELPERS, "symbols": symbols}).encode()
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return HttpConnection.head("POST", f"{API}/execute", headers, body), body
+
+
+async def burst(url: str, requests: list[tuple[bytes, bytes]]) -> list[float]:
+    """Send every request at once, one connection each; answer their latencies."""
     gate = asyncio.Event()
 
-    async def client(token: str, symbols: list[str]) -> float:
+    async def client(head: bytes, body: bytes) -> float:
         http = HttpConnection(url)
-        body = json.dumps({"script": WITH_HELPERS, "symbols": symbols}).encode()
-        head = http.head(
-            "POST",
-            f"{API}/execute",
-            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            body,
-        )
         await gate.wait()
         started = time.perf_counter()
         try:
@@ -71,10 +74,23 @@ async def burst(url: str, tokens: list[str], jobs: list[list[str]]) -> list[floa
             raise SystemExit(f"submit answered {response.status}: {response.body[:200]!r}")
         return time.perf_counter() - started
 
-    tasks = [asyncio.create_task(client(t, s)) for t, s in zip(tokens, jobs, strict=True)]
+    tasks = [asyncio.create_task(client(head, body)) for head, body in requests]
     await asyncio.sleep(0.3)  # every client waits at the gate
     gate.set()
     return list(await asyncio.gather(*tasks))
+
+
+def measure(url: str, requests: list[tuple[bytes, bytes]], pids: list[int]) -> str:
+    """One burst: the CPU ``pids`` spent per request, by process, and p50/p99."""
+    before = {pid: cpu_seconds(pid) for pid in pids}
+    latencies = asyncio.run(burst(url, requests))
+    spent = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
+    per_process = ", ".join(f"{s:.2f}" for s in sorted(spent.values(), reverse=True) if s)
+    return (
+        f"CPU per request {sum(spent.values()) / len(requests) * 1000:.2f} ms (by process,"
+        f" s: {per_process}); p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 "
+        f"{percentile(latencies, 0.99) * 1000:.0f} ms"
+    )
 
 
 def main() -> None:
@@ -89,18 +105,10 @@ def main() -> None:
     if not pids:
         raise SystemExit("no gunicorn process on this machine")
     for round_no in range(1, args.rounds + 1):
-        tokens = make_tokens(args.clients)
         jobs = [rng.sample(symbols, rng.randint(50, 200)) for _ in range(args.clients)]
-        before = {pid: cpu_seconds(pid) for pid in pids}
-        latencies = asyncio.run(burst(args.url, tokens, jobs))
-        spent = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
-        per_process = ", ".join(f"{s:.2f}" for s in sorted(spent.values(), reverse=True) if s)
-        print(
-            f"round {round_no}: API CPU per submit {sum(spent.values()) / args.clients * 1000:.2f}"
-            f" ms (by process, s: {per_process}); submit p50 "
-            f"{percentile(latencies, 0.5) * 1000:.0f} ms, p99 "
-            f"{percentile(latencies, 0.99) * 1000:.0f} ms"
-        )
+        tokens = make_tokens(args.clients)
+        requests = [submit_request(t, s) for t, s in zip(tokens, jobs, strict=True)]
+        print(f"round {round_no}: API {measure(args.url, requests, pids)}")
 
 
 if __name__ == "__main__":
