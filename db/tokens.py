@@ -43,7 +43,8 @@ class TokenUser:
     stamp_due: int | None
 
 
-_COLUMNS = ApiToken.__table__.c
+_TABLE = ApiToken.__table__
+_COLUMNS = _TABLE.c
 # Built once: building the statement cost every request more than running it.
 _TOKEN_LOOKUP = select(
     _COLUMNS.id, _COLUMNS.user_id, _COLUMNS.revoked_at, _COLUMNS.last_used_at
@@ -64,9 +65,8 @@ def user_for_token(token: str, *, session: Session | Connection) -> TokenUser | 
 
 def stamp_used(token_ids: Collection[int], *, session: Session) -> None:
     """Stamp ``last_used_at`` of these tokens now, in one statement."""
-    table = ApiToken.__table__
     session.execute(
-        update(table).where(table.c.id.in_(list(token_ids))).values(last_used_at=utcnow())
+        update(_TABLE).where(_COLUMNS.id.in_(list(token_ids))).values(last_used_at=utcnow())
     )
 
 
