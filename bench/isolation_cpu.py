@@ -17,24 +17,20 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import resource
 import statistics
 import time
 
+from bench.proc import cpu_seconds
 from bench.run_bench import packed_items, universe
 from bench.workload import SCRIPTS
 from sandbox.executor import Limits, run_batch, run_batch_in_process, start_isolation
 from sandbox.isolation import fork_server
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
 
 def _fork_server_cpu() -> float:
     """The fork server's CPU so far, with its reaped intermediates'."""
-    with open(f"/proc/{fork_server().process.pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / _TICKS
+    return cpu_seconds(fork_server().process.pid, with_reaped=True)
 
 
 def _cpu(isolated: bool) -> tuple[float, float, float]:

@@ -21,10 +21,9 @@ import time
 
 from bench.http_client import HttpConnection
 from bench.load import API, make_tokens, percentile
+from bench.proc import cpu_seconds
 from bench.run_bench import universe
 from bench.workload import WITH_HELPERS
-
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def gunicorn_pids() -> list[int]:
@@ -38,15 +37,6 @@ def gunicorn_pids() -> list[int]:
             except OSError:
                 continue
     return pids
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
 def submit_request(token: str | None, symbols: list[str]) -> tuple[bytes, bytes]:
