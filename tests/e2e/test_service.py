@@ -104,9 +104,19 @@ def test_a_crashed_sandbox_child_fails_only_its_symbol(live):
 
 
 def test_job_over_its_wall_clock_limit_times_out_with_partial_results(live):
-    code = "x = 0\nfor i in range(3000000):\n    x += i\nresult = 1"  # ~0.3 s per symbol
+    # The first five symbols finish at once, the others spin until a limit stops them: which
+    # finish does not hang on how fast the machine is (a loop of ~0.3 s per symbol once
+    # finished none within the 1.5 s on a slow day).
+    code = (
+        "if symbol not in params['quick']:\n"
+        "    x = 0\n"
+        "    for i in range(10 ** 9):\n"
+        "        x += i\n"
+        "result = 1"
+    )
     symbols = sample_symbols()[:40]
-    job = live.run({"script": code, "symbols": symbols, "timeout": 1.5})
+    body = {"script": code, "symbols": symbols, "params": {"quick": symbols[:5]}, "timeout": 1.5}
+    job = live.run(body)
     assert job["status"] == "timed_out"
     assert set(job["results"]) == set(symbols)
     finished = [s for s, v in job["results"].items() if v == 1]
