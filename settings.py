@@ -49,6 +49,9 @@ class Settings:
     queue_timeout_seconds: float = 300.0  # a job no worker started by then fails (NoWorker)
     max_job_wall_seconds: float = 60.0  # a request may ask for less, never more
     worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # The workers' CPU priority (nice): below the API's, so that a burst of submits is
+    # answered first and the jobs take what is left (workers.celery_app).
+    worker_niceness: int = 19
     chunks_per_process: int = 2
     min_chunk_size: int = 100  # per-chunk costs (a task hop, a query, a fork) amortize over this
 
@@ -88,6 +91,7 @@ class Settings:
                 env, "CALC_MAX_JOB_WALL_SECONDS", base.max_job_wall_seconds
             ),
             worker_processes=_int(env, "CALC_WORKER_PROCESSES", base.worker_processes),
+            worker_niceness=_int(env, "CALC_WORKER_NICENESS", base.worker_niceness),
             chunks_per_process=_int(env, "CALC_CHUNKS_PER_PROCESS", base.chunks_per_process),
             min_chunk_size=_int(env, "CALC_MIN_CHUNK_SIZE", base.min_chunk_size),
             symbol_cpu_seconds=_float(env, "CALC_SYMBOL_CPU_SECONDS", base.symbol_cpu_seconds),

@@ -30,7 +30,9 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         app=app,
         default_limits=[settings.rate_limit_default],
         storage_uri=settings.redis_url,
-        storage_options={"socket_timeout": 1, "socket_connect_timeout": 1},
+        # The app's own pool (its 1 s socket timeouts): one set of connections a process,
+        # opened before the first request by api/warmup.py.
+        storage_options={"connection_pool": app.extensions["calc"].redis.connection_pool},
         strategy="fixed-window",  # one round trip a check: the submit path is hot
         # No X-RateLimit headers: they cost every request another Redis round trip. A 429
         # still says when to come back (Retry-After, from the limit's window: api/errors.py).

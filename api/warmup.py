@@ -2,15 +2,18 @@
 
 Measured here: in the first burst after a start, a quarter of the API's CPU went on importing
 the task modules and rendering the task message template (``workers.task_messages``) on the
-first submits, which every submit behind them waited for. gunicorn calls ``warm_up`` in each
-process it starts (``post_worker_init`` in ``gunicorn.conf.py``). Best effort: with Redis or
-the database down a step is skipped, and the first request that needs it does it.
+first submits, which every submit behind them waited for. The connection pools are filled
+too, with as many connections as requests may run at once (``api/slots.py``); otherwise the
+first burst's submits wait on Redis and database handshakes. gunicorn calls ``warm_up`` in
+each process it starts (``post_worker_init`` in ``gunicorn.conf.py``). Best effort: with Redis
+or the database down a step is skipped, and the first request that needs it does it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from flask import Flask
 
@@ -23,17 +26,29 @@ log = logging.getLogger(__name__)
 def warm_up(app: Flask) -> list[str]:
     """Run the warm-up steps; answer the names of those that failed."""
     ext: CalcExtension = app.extensions["calc"]
+    count = ext.slots.count
 
-    def connect_database() -> None:
-        with ext.engine.connect():
-            pass
+    def fill_redis_pool() -> None:  # the rate limiter's too: it shares it (api/limits.py)
+        pool = ext.redis.connection_pool
+        connections = []
+        try:
+            for _ in range(count):
+                connections.append(pool.get_connection())  # connected when handed out
+        finally:
+            for connection in connections:
+                pool.release(connection)
+
+    def fill_database_pool() -> None:
+        with ExitStack() as held:
+            for _ in range(count):
+                held.enter_context(ext.engine.connect())
 
     def serve_a_request() -> None:  # Flask's, werkzeug's and our request machinery
         app.test_client().get("/api/custom-calculations/openapi.json")
 
     steps: dict[str, Callable[[], object]] = {
-        "redis": ext.redis.ping,
-        "database": connect_database,
+        "redis": fill_redis_pool,
+        "database": fill_database_pool,
         "task message": prepare_submit,
         "request": serve_a_request,
     }

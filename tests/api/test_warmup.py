@@ -16,6 +16,20 @@ def test_warm_up_renders_the_task_message_and_opens_connections(app):
     assert "workers.tasks" in sys.modules
 
 
+def test_warm_up_opens_as_many_connections_as_requests_may_run_at_once(app):
+    ext = app.extensions["calc"]
+    (limiter,) = app.extensions["limiter"]
+    pool = ext.redis.connection_pool
+    assert limiter.storage.storage.connection_pool is pool  # one pool for both
+    ext.engine.dispose()
+    pool.disconnect()
+    assert warm_up(app) == []
+    assert ext.engine.pool.checkedin() == ext.slots.count
+    # (redis-py keeps no public count of a pool's idle connections.)
+    idle = [c for c in pool._available_connections if c._sock is not None]
+    assert len(idle) == ext.slots.count
+
+
 def test_warm_up_with_redis_and_the_database_down_skips_them_quickly(settings, make_app):
     down = settings.with_overrides(
         redis_url="redis://127.0.0.1:1/0",

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from settings import PROJECT_ROOT
+from settings import PROJECT_ROOT, Settings
 from tests.api.helpers import closes, sample_symbols
 from tests.e2e.conftest import SUFFIX, children_of
 
@@ -196,4 +196,17 @@ def test_a_second_server_on_the_same_port_refuses_to_start(live):
     )
     assert second.returncode != 0
     assert "cannot listen" in second.stderr + second.stdout
+    assert_normal_job_completes(live)
+
+
+def test_the_worker_runs_nicer_than_the_api(live):
+    """The API answers a burst of submits first; the jobs take what CPU is left (the worker
+    sets its niceness before its pool forks, so every pool process has it too)."""
+    expected = min(19, max(os.nice(0), Settings.from_env(live.env).worker_niceness))
+    assert os.getpriority(os.PRIO_PROCESS, live.worker.pid) == expected
+    pool = children_of(live.worker.pid)
+    assert pool
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pool} == {expected}
+    api = [live.web.pid, *children_of(live.web.pid)]
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in api} == {os.nice(0)}
     assert_normal_job_completes(live)
