@@ -46,9 +46,10 @@ def lower_priority(niceness: int) -> int:
 def _yield_the_cpu_to_the_api(**_: object) -> None:
     """Before the pool forks: the worker's processes and their sandboxes all run nicer than the
     API on a shared machine. Measured with ``bench.load`` (200 clients submitting at once, on
-    2 cores), submit p99 median 296 ms with the worker at nice 19 against 517 ms at nice 0
-    (12 runs each, alternating): the burst's submits no longer share the cores with the jobs
-    they started. Jobs lose nothing when the machine is otherwise idle."""
+    2 cores, the same code either way), submit p99 median 404 ms with the worker at nice 19
+    against 555 ms at nice 0 (9 runs each, alternating): the burst's submits no longer share
+    the cores with the jobs they started. Jobs lose nothing when the machine is otherwise
+    idle."""
     lower_priority(app.conf.calc_settings.worker_niceness)
 
 
