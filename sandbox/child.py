@@ -142,7 +142,7 @@ def _lock_down(result_fd: int, command_fd: int) -> None:
     # User code yields the CPU to the API (and to the workers' own bookkeeping, unless the
     # worker runs as nice already: CALC_WORKER_NICENESS): under load, submits and polls stay
     # quick while jobs take what is left.
-    os.nice(max(0, CHILD_NICENESS - os.nice(0)))  # (the fork server is as nice already)
+    lower_priority(CHILD_NICENESS)  # (the fork server is as nice already)
     # The rest of the signals and the environment were set up by the fork server, for all
     # its children (inherited_set_up); a write to the result pipe the worker closed kills.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -160,6 +160,12 @@ def _lock_down(result_fd: int, command_fd: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # No new processes (the kernel does not apply this to root: run workers as a plain user).
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+
+def lower_priority(niceness: int) -> int:
+    """Make this process (and what it starts later) at least ``niceness`` nice; answer its
+    niceness. Never lowers it: only root may, and it must not undo an operator's own nice."""
+    return os.nice(max(0, min(niceness, 19) - os.nice(0)))
 
 
 def inherited_set_up() -> None:

@@ -6,8 +6,6 @@ the API imports it only to send tasks.
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 from celery.signals import setup_logging, worker_init, worker_process_init
 
@@ -36,12 +34,6 @@ def _json_logs(**_: object) -> None:
     logconfig.configure(app.conf.calc_settings.log_level)
 
 
-def lower_priority(niceness: int) -> int:
-    """Make this process (and what it starts later) at least ``niceness`` nice; answer its
-    niceness. Never lowers it: only root may, and it must not undo an operator's own nice."""
-    return os.nice(max(0, min(niceness, 19) - os.nice(0)))
-
-
 @worker_init.connect
 def _yield_the_cpu_to_the_api(**_: object) -> None:
     """Before the pool forks: the worker's processes and their sandboxes all run nicer than the
@@ -50,6 +42,8 @@ def _yield_the_cpu_to_the_api(**_: object) -> None:
     against 555 ms at nice 0 (9 runs each, alternating): the burst's submits no longer share
     the cores with the jobs they started. Jobs lose nothing when the machine is otherwise
     idle."""
+    from sandbox.child import lower_priority
+
     lower_priority(app.conf.calc_settings.worker_niceness)
 
 

@@ -1,4 +1,4 @@
-"""The worker's own process settings."""
+"""A process lowers its CPU priority (the worker for the API, a sandbox child for both)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from settings import PROJECT_ROOT
 
 RAISE_THEN_TRY_TO_LOWER = """
-from workers.celery_app import lower_priority
+from sandbox.child import lower_priority
 print(lower_priority(5), lower_priority(3), lower_priority(50))
 """
 
