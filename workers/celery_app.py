@@ -41,10 +41,14 @@ def _yield_the_cpu_to_the_api(**_: object) -> None:
     2 cores, the same code either way), submit p99 median 404 ms with the worker at nice 19
     against 555 ms at nice 0 (9 runs each, alternating): the burst's submits no longer share
     the cores with the jobs they started. Jobs lose nothing when the machine is otherwise
-    idle."""
+    idle. Its session's scheduling group gets the same niceness, without which the kernel's
+    autogroups made the process's own count for nothing (``workers/session_priority.py``)."""
     from sandbox.child import lower_priority
+    from workers.session_priority import lower_session_priority
 
-    lower_priority(app.conf.calc_settings.worker_niceness)
+    niceness = app.conf.calc_settings.worker_niceness
+    lower_priority(niceness)
+    lower_session_priority(niceness)
 
 
 @worker_process_init.connect

@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -209,4 +210,12 @@ def test_the_worker_runs_nicer_than_the_api(live):
     assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pool} == {expected}
     api = [live.web.pid, *children_of(live.web.pid)]
     assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in api} == {os.nice(0)}
+    if Path("/proc/self/autogroup").exists():  # each session is a scheduling group: the
+        # worker's (a session of its own, as honcho starts it) must yield too, not the API's
+        assert session_group_niceness(live.worker.pid) == expected
+        assert session_group_niceness(live.web.pid) == 0
     assert_normal_job_completes(live)
+
+
+def session_group_niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
