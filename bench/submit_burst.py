@@ -19,6 +19,8 @@ import os
 import random
 import time
 
+import uvloop
+
 from bench.http_client import HttpConnection
 from bench.load import API, make_tokens, percentile
 from bench.proc import cpu_seconds
@@ -73,7 +75,7 @@ async def burst(url: str, requests: list[tuple[bytes, bytes]]) -> list[float]:
 def measure(url: str, requests: list[tuple[bytes, bytes]], pids: list[int]) -> str:
     """One burst: the CPU ``pids`` spent per request, by process, and p50/p99."""
     before = {pid: cpu_seconds(pid) for pid in pids}
-    latencies = asyncio.run(burst(url, requests))
+    latencies = uvloop.run(burst(url, requests))
     spent = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
     per_process = ", ".join(f"{s:.2f}" for s in sorted(spent.values(), reverse=True) if s)
     return (
