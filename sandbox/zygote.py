@@ -106,8 +106,9 @@ def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
     child.name_process(NAME)
     child.inherited_set_up()
-    # Preparing the next child is never urgent: it yields the CPU as the children's scripts do.
-    os.nice(child.CHILD_NICENESS)
+    # Preparing the next child is never urgent: it yields the CPU as the children's scripts do
+    # (at least as nice as they are, not 10 more than the worker: README's Processes).
+    child.lower_priority(child.CHILD_NICENESS)
     _warm_up()
     gc.freeze()  # children never collect what this process built
     serve(control)

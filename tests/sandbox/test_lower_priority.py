@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from sandbox.child import CHILD_NICENESS
 from settings import PROJECT_ROOT
 
 RAISE_THEN_TRY_TO_LOWER = """
@@ -26,3 +27,28 @@ def test_lower_priority_raises_niceness_and_never_lowers_it():
     )
     first = max(start, 5)
     assert done.stdout.split() == [str(first), str(first), "19"]
+
+
+# A worker at a niceness between 0 and the children's (an operator's choice) runs a script.
+CHILD_NICENESS_UNDER_A_NICE_WORKER = """
+import os, sys
+print(os.nice(int(sys.argv[1])))
+from tests.sandbox.test_isolation import run_escaped
+for _, out in run_escaped("result = os.nice(0)"):
+    print(out["value"], out["error"])
+"""
+
+
+def test_user_code_runs_at_the_childrens_niceness_or_the_workers_if_higher():
+    """Not 10 more than the worker: the fork server and its children are *at least* 10."""
+    for raise_by in (5, 15):
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD_NICENESS_UNDER_A_NICE_WORKER, str(raise_by)],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        worker, *children = done.stdout.split()
+        assert children == [str(max(CHILD_NICENESS, int(worker))), "None"] * 2, done.stderr
