@@ -6,7 +6,9 @@ With ``--tokens`` each client gets its own user (tokens are made directly in the
 database, ``DATABASE_URL``; start the service with ``CALC_AUTH=required``), so per-user
 limits apply per client as in production. A client that gets 429 waits ``Retry-After`` and
 retries, as a real client would. Prints jobs per second, submit latency and time to result
-(p50/p99), and every non-2xx status seen.
+(p50/p99), every non-2xx status seen, and the CPU each part of the service (and this
+generator) used from the first submit to the last answer to one: who had the cores while
+the submits were being answered.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import time
@@ -22,6 +25,7 @@ from collections import Counter
 import uvloop
 
 from bench.http_client import HttpConnection
+from bench.proc import cpu_by_group, cpu_seconds
 from bench.run_bench import universe
 from bench.workload import WITH_HELPERS
 
@@ -59,6 +63,8 @@ class LoadRun:
         self.outcomes: Counter[str] = Counter()
         self.submit_s: list[float] = []
         self.result_s: list[float] = []
+        self.cpu_at_gate: dict[str, float] = {}
+        self.cpu_in_submits: dict[str, float] = {}
 
     async def client(self, index: int, start: asyncio.Event) -> None:
         auth = {"Authorization": f"Bearer {self.tokens[index]}"} if self.tokens[index] else {}
@@ -79,6 +85,8 @@ class LoadRun:
                     break
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
             self.submit_s.append(time.perf_counter() - t0)
+            if len(self.submit_s) == len(self.jobs):
+                self.cpu_in_submits = self.cpu_spent_since_gate()
             if response.status not in (200, 202):
                 self.outcomes[f"submit {response.status}"] += 1
                 return
@@ -99,10 +107,19 @@ class LoadRun:
         start = asyncio.Event()
         tasks = [asyncio.create_task(self.client(i, start)) for i in range(len(self.jobs))]
         await asyncio.sleep(0.5)  # every client is waiting at the gate
+        self.cpu_at_gate = self.cpu_reading()
         began = time.perf_counter()
         start.set()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=300)
         return time.perf_counter() - began
+
+    @staticmethod
+    def cpu_reading() -> dict[str, float]:
+        return {**cpu_by_group(), "load generator": cpu_seconds(os.getpid())}
+
+    def cpu_spent_since_gate(self) -> dict[str, float]:
+        now = self.cpu_reading()
+        return {group: now[group] - self.cpu_at_gate[group] for group in now}
 
     def report(self, elapsed: float) -> None:
         done = len(self.result_s)
@@ -117,6 +134,9 @@ class LoadRun:
                 f"p99 {percentile(self.result_s, 0.99):.2f} s"
             )
         print(f"outcomes {dict(self.outcomes)}  HTTP statuses {dict(self.statuses)}")
+        if self.cpu_in_submits:
+            spent = ", ".join(f"{group} {s:.2f}" for group, s in self.cpu_in_submits.items())
+            print(f"CPU s while the submits were answered: {spent}")
 
 
 def main() -> None:
