@@ -6,7 +6,6 @@ from flask import g, request
 
 from api.errors import Unauthorized
 from api.extension import calc
-from db.tokens import user_for_token
 
 PUBLIC_ENDPOINTS = frozenset({"health.health", "openapi.openapi"})
 
@@ -20,8 +19,7 @@ def authenticate() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    with calc().engine.connect() as connection:
-        found = user_for_token(token.strip(), session=connection)
+    found = calc().token_lookup(token.strip())
     if found is None:
         raise Unauthorized("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
     if found.stamp_due is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.slots import RequestSlots
 from api.token_stamps import TokenStamper
 from db.session import make_engine, make_session_factory
+from db.tokens import TokenLookup
 from settings import Settings
 from workers.durable import after_finish
 from workers.jobstore import JobStore
@@ -25,6 +26,7 @@ class CalcExtension:
     engine: Engine
     market_engine: Engine
     sessions: sessionmaker[Session]
+    token_lookup: TokenLookup
     token_stamper: TokenStamper
     slots: RequestSlots
 
@@ -55,6 +57,7 @@ def init_extension(app: Flask, settings: Settings) -> CalcExtension:
         engine=engine,
         market_engine=market,
         sessions=make_session_factory(engine),
+        token_lookup=TokenLookup(engine),
         token_stamper=TokenStamper(engine),
         slots=RequestSlots(max(1, settings.api_active_requests)),
     )

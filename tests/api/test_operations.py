@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from db.tokens import hash_token
 from settings import Settings
 from tests.api.helpers import BASE, run_job
 
@@ -140,6 +141,29 @@ def test_database_down_is_503_in_the_envelope(redis_url, make_app):
     health = client.get(f"{BASE}/health")
     assert health.status_code == 503
     assert health.get_json()["checks"]["database"] == "unavailable"
+
+
+@pytest.mark.parametrize("database", ["a server that is not there", "a database without tables"])
+def test_a_token_lookup_the_database_fails_is_503_and_logs_no_token(
+    database, redis_url, make_app, tmp_path, caplog
+):
+    """Every authenticated request looks its token up first (``db.tokens.TokenLookup``, on a
+    driver connection): a failing database there is a 503 like anywhere else, not a 500."""
+    url = (
+        "postgresql+psycopg2://postgres@127.0.0.1:1/none"
+        if database == "a server that is not there"
+        else f"sqlite:///{tmp_path / 'empty.sqlite3'}"  # the query fails in the driver
+    )
+    settings = Settings(database_url=url, redis_url=redis_url, auth="required")
+    client = make_app(settings).test_client()
+    token = "a-token-" + "x" * 40
+    with caplog.at_level(logging.DEBUG):
+        response = client.get(f"{BASE}/jobs", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.get_json()["error"]["type"] == "ServiceUnavailable"
+    for secret in (token, hash_token(token)):
+        assert secret not in caplog.text
+        assert secret not in response.get_data(as_text=True)
 
 
 @pytest.mark.usefixtures("celery_worker")
