@@ -17,17 +17,15 @@ import os
 import pstats
 import statistics
 import time
+from collections.abc import Callable
 
 from bench.load import make_tokens
 from bench.run_bench import universe
 from bench.workload import WITH_HELPERS
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--submits", type=int, default=200)
-    parser.add_argument("--profile", action="store_true")
-    args = parser.parse_args()
+def prepared_submit() -> Callable[[], None]:
+    """An app in this process and one authenticated submit to send to it, again and again."""
     os.environ.update(
         CALC_AUTH="required",
         CALC_RATE_LIMIT_EXECUTE="1000000 per second",
@@ -47,6 +45,15 @@ def main() -> None:
         if response.status_code != 202:
             raise SystemExit(f"submit answered {response.status_code}: {response.get_data()!r}")
 
+    return submit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--submits", type=int, default=200)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    submit = prepared_submit()
     for _ in range(10):  # warm-up: connections, compiled code, the token's first use
         submit()
     batch = max(1, args.submits // 5)
