@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -36,16 +37,22 @@ def cpu_by_group(
     (a sandbox child alive at the first and reaped by the second counts in both readings,
     first in itself and then in its fork server)."""
     totals = dict.fromkeys((name for name, _ in groups), 0.0)
+    for pid, command in command_lines():
+        for name, markers in groups:
+            if any(marker in command for marker in markers):
+                totals[name] += cpu_seconds(pid, with_reaped=True)
+                break
+    return totals
+
+
+def command_lines() -> Iterator[tuple[int, bytes]]:
+    """Every process's id and command line (arguments NUL-separated); those gone meanwhile
+    are left out."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
-                command = cmdline.read()
+                yield int(entry.name), cmdline.read()
         except OSError:
             continue
-        for name, markers in groups:
-            if any(marker in command for marker in markers):
-                totals[name] += cpu_seconds(int(entry.name), with_reaped=True)
-                break
-    return totals

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import time
 
@@ -23,22 +22,13 @@ import uvloop
 
 from bench.http_client import HttpConnection
 from bench.load import API, make_tokens, percentile
-from bench.proc import cpu_seconds
+from bench.proc import command_lines, cpu_seconds
 from bench.run_bench import universe
 from bench.workload import WITH_HELPERS
 
 
 def gunicorn_pids() -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"gunicorn" in f.read():
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
+    return [pid for pid, command in command_lines() if b"gunicorn" in command]
 
 
 def submit_request(token: str | None, symbols: list[str]) -> tuple[bytes, bytes]:
