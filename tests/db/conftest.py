@@ -3,11 +3,11 @@ database, so loader and model tests neither see nor disturb the shared sample da
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from db.migrate import upgrade_to_head
 from db.session import make_engine
@@ -49,3 +49,19 @@ def postgres_url() -> Iterator[str]:
     upgrade_to_head(url)
     yield url
     databases.close()
+
+
+@pytest.fixture
+def drop_pooled_connection(postgres_url: str) -> Callable[[Engine], None]:
+    """Have the server end the connection ``engine`` holds in its pool, as a restart or an
+    idle timeout would, without the engine noticing."""
+
+    def drop(engine: Engine) -> None:
+        with engine.connect() as connection:  # (the pooled one: the pool holds only it)
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        killer = make_engine(postgres_url)
+        with killer.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        killer.dispose()
+
+    return drop

@@ -146,15 +146,12 @@ def test_postgres_unreachable_fails_fast() -> None:
     assert POSTGRES_CONNECT_TIMEOUT_SECONDS - 0.5 <= elapsed < POSTGRES_CONNECT_TIMEOUT_SECONDS + 3
 
 
-def test_postgres_engine_survives_a_server_side_disconnect(postgres_url: str) -> None:
+def test_postgres_engine_survives_a_server_side_disconnect(
+    postgres_url: str, drop_pooled_connection
+) -> None:
     engine = make_engine(postgres_url)
     try:
-        with engine.connect() as connection:
-            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
-        killer = make_engine(postgres_url)
-        with killer.connect() as connection:
-            connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        killer.dispose()
+        drop_pooled_connection(engine)
         with engine.connect() as connection:  # the dead pooled connection is replaced
             assert connection.execute(text("SELECT 1")).scalar() == 1
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from db.models import ApiToken, utcnow
 from db.session import make_engine, session_scope
@@ -46,19 +46,16 @@ def test_valid_revoked_unknown_and_stamp_due(database_url: str) -> None:
         engine.dispose()
 
 
-def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
+def test_a_connection_the_server_dropped_is_replaced(
+    postgres_url: str, drop_pooled_connection
+) -> None:
     engine = make_engine(postgres_url)
     try:
         with session_scope(engine) as session:
             _, token = create_token("bob", session=session)
         lookup = TokenLookup(engine)
         assert lookup(token) is not None  # its connection now waits in the pool
-        with engine.connect() as connection:
-            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
-        killer = make_engine(postgres_url)
-        with killer.connect() as connection:
-            connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        killer.dispose()
+        drop_pooled_connection(engine)
         found = lookup(token)
         assert found is not None and found.user_id == "bob"
     finally:
