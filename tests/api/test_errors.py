@@ -117,6 +117,12 @@ def test_non_json_body_is_415(client):
         b"[" * 100_000 + b"]" * 100_000,
         b'{"script": "result = 1", "symbols": ["AAPL"], "params": {"a": "\\ud800"}}',
         b'{"script": "x\\ud800", "symbols": ["AAPL"]}',
+        # The same lone surrogate as UTF-8 bytes (json.loads reads them with surrogatepass)
+        # and as an escape in a UTF-16 body.
+        b'{"script": "result = 1", "symbols": ["AAPL"], "params": {"a": "\xed\xa0\x80"}}',
+        '{"script": "result = 1", "symbols": ["AAPL"], "params": {"a": "\\ud800"}}'.encode(
+            "utf-16-le"
+        ),
         b"",
     ],
 )
