@@ -12,6 +12,13 @@ from tests.conftest import SAMPLE_PRICES, SAMPLE_STOCKS
 BASE = "/api/custom-calculations"
 
 
+def make_token(runner, user: str) -> str:
+    """A new bearer token for ``user``, made by the CLI as an operator would."""
+    result = runner.invoke(args=["tokens", "create", user])
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[-1]
+
+
 def submit(client, body: dict, **headers):
     return client.post(f"{BASE}/execute", json=body, headers=headers)
 

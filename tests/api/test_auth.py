@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.api.helpers import BASE
+from tests.api.helpers import BASE, make_token
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -14,12 +14,6 @@ pytestmark = pytest.mark.usefixtures("celery_worker")
 @pytest.fixture
 def settings(settings):
     return settings.with_overrides(auth="required")
-
-
-def make_token(runner, user: str) -> str:
-    result = runner.invoke(args=["tokens", "create", user])
-    assert result.exit_code == 0, result.output
-    return result.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.helpers import BASE, submit
+from tests.api.helpers import BASE, make_token, submit
 
 BODY = {"script": "result = 1", "symbols": ["AAPL"]}
 
@@ -38,6 +38,26 @@ def test_request_rate_limit_is_429_in_the_envelope(client):
     assert int(response.headers["Retry-After"]) >= 1  # the limit's window
     # Other routes have their own, higher limit.
     assert client.get(f"{BASE}/jobs").status_code == 200
+
+
+def test_the_submit_limit_is_per_user_and_shared_by_the_api_processes(settings, make_app):
+    settings = settings.with_overrides(auth="required")  # 6 submits a minute, 3 active jobs
+    first, second = make_app(settings), make_app(settings)  # two API processes, one Redis
+    alice, bob = (
+        {"Authorization": f"Bearer {make_token(first.test_cli_runner(), user)}"}
+        for user in ("alice", "bob")
+    )
+    empty = {**BODY, "symbols": []}  # a 400 still counts, and queues no job
+    statuses = [
+        submit(app.test_client(), empty, **alice).status_code for app in [first, second] * 3
+    ]
+    assert statuses == [400] * 6
+    refused = submit(second.test_client(), BODY, **alice)
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["type"] == "RateLimited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert submit(first.test_client(), BODY, **bob).status_code == 202  # bob has his own
+    assert submit(first.test_client(), BODY).status_code == 401  # no token: no submit at all
 
 
 def test_idempotency_key_answers_the_same_job(client, redis_client):
