@@ -11,6 +11,7 @@ queues behind exactly that CPU.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import redis
 from flask import Flask, request
@@ -62,7 +63,7 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
     return limiter
 
 
-def execute_limit_check(limiter: Limiter, rate: str):
+def execute_limit_check(limiter: Limiter, rate: str) -> Callable[[], None]:
     """A ``before_request`` hook: ``rate`` per caller on ``POST /execute``, else a 429 whose
     Retry-After is the limit's window (the count is reset by then)."""
     limit = parse(rate)
