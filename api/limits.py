@@ -3,8 +3,8 @@
 Every route but ``POST /execute`` has the default limit, checked by flask-limiter's own
 hook. The submit's limit is counted by the same limiter's backend (``Limiter.limiter``: the
 same Redis storage, strategy and key prefix) from a hook of ours: through flask-limiter's
-decorator, resolving which limits apply (exemptions, meta limits, scopes) took 14% of a
-submit's instructions (``bench.submit_instructions``: 3.83 M -> 3.30 M), and a submit burst
+decorator, resolving which limits apply (exemptions, meta limits, scopes) took a sixth of a
+submit's instructions (``bench.submit_instructions``: 3.82 M -> 3.18 M), and a submit burst
 queues behind exactly that CPU.
 """
 
