@@ -19,6 +19,17 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return default if raw in (None, "") else int(raw)
 
 
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off, not {raw!r}")
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     return default if raw in (None, "") else float(raw)
@@ -42,6 +53,7 @@ class Settings:
     rate_limit_execute: str = "30 per second"  # per user (token) or address
     rate_limit_default: str = "300 per second"
     api_active_requests: int = 4  # requests of one API process running at once (api/slots.py)
+    api_pin_cpus: bool = True  # each API process on a CPU of its own (api/cpu_pinning.py)
 
     # Jobs.
     job_ttl_seconds: int = 24 * 3600
@@ -82,6 +94,7 @@ class Settings:
             rate_limit_execute=env.get("CALC_RATE_LIMIT_EXECUTE") or base.rate_limit_execute,
             rate_limit_default=env.get("CALC_RATE_LIMIT_DEFAULT") or base.rate_limit_default,
             api_active_requests=_int(env, "CALC_API_ACTIVE_REQUESTS", base.api_active_requests),
+            api_pin_cpus=_switch(env, "CALC_API_PIN_CPUS", base.api_pin_cpus),
             job_ttl_seconds=_int(env, "CALC_JOB_TTL_SECONDS", base.job_ttl_seconds),
             job_wall_seconds=_float(env, "CALC_JOB_WALL_SECONDS", base.job_wall_seconds),
             queue_timeout_seconds=_float(

@@ -3,7 +3,8 @@
     python -m bench.floor [--clients 200] [--rounds 3]
 
 Starts gunicorn with our settings that bear on CPU (2 processes, ``reuse_port``, 4 threads
-each, as many as ``api/slots.py`` lets run) serving ``floor_app`` below: a Flask app whose
+each, as many as ``api/slots.py`` lets run, each process on a CPU of its own as
+``api/cpu_pinning.py`` puts it) serving ``floor_app`` below: a Flask app whose
 ``POST /execute`` parses the JSON body and answers 202 with a small JSON, and nothing else (no
 auth, no rate limit, no Redis). It prints that server's CPU per request and p50/p99 for 200
 submit-shaped requests at once: the floor under ``bench.submit_burst``'s figures on the same
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from flask import Flask, request
 
+from api.cpu_pinning import least_used_cpu
 from bench.load import API
 from bench.run_bench import universe
 from bench.submit_burst import measure, submit_request
@@ -63,6 +65,7 @@ def main() -> None:
     )
     try:
         time.sleep(3)  # the master and both processes up
+        pin_apart(children(server.pid))
         pids = [server.pid, *children(server.pid)]
         symbols, _ = universe(200)
         rng = random.Random(7)
@@ -74,6 +77,16 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def pin_apart(pids: list[int]) -> None:
+    """Each process on a CPU of its own, as our gunicorn.conf.py does (before their first
+    request: the request threads they start then inherit it)."""
+    cpus: list[int | None] = []
+    for pid in pids:
+        cpus.append(least_used_cpu(os.sched_getaffinity(0), cpus))
+        for thread in Path(f"/proc/{pid}/task").iterdir():
+            os.sched_setaffinity(int(thread.name), {cpus[-1]})
 
 
 def children(pid: int) -> list[int]:

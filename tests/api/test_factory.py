@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from settings import Settings
 
 
@@ -25,3 +27,16 @@ def test_factory_reads_the_environment_when_given_no_settings(monkeypatch, make_
     )
     app = make_app(settings)
     assert app.extensions["calc"].settings.auth == "required"
+
+
+@pytest.mark.parametrize(
+    ("raw", "pinned"),
+    [("", True), ("on", True), ("1", True), ("off", False), ("0", False), ("FALSE", False)],
+)
+def test_pinning_api_processes_is_a_switch(raw, pinned):
+    assert Settings.from_env({"CALC_API_PIN_CPUS": raw}).api_pin_cpus is pinned
+
+
+def test_a_switch_that_is_neither_on_nor_off_is_refused_by_name():
+    with pytest.raises(ValueError, match="CALC_API_PIN_CPUS"):
+        Settings.from_env({"CALC_API_PIN_CPUS": "sometimes"})
