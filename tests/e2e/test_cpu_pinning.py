@@ -96,7 +96,7 @@ def test_each_api_process_runs_on_a_cpu_of_its_own(start_api):
     pinned = {}
     for pid in processes:
         threads = cpus_of_threads(pid)
-        assert len(threads) > 2  # the poller, request threads, the token stamper
+        assert len(threads) >= 2  # the poller and the request threads it started
         assert all(len(cpus) == 1 for cpus in threads), threads  # every thread is pinned
         assert len({frozenset(cpus) for cpus in threads}) == 1  # all to the process's CPU
         pinned[pid] = next(iter(threads[0]))
