@@ -65,29 +65,25 @@ def session_strangers(pid: int) -> set[int]:
     """Processes in ``pid``'s session that are neither ``pid``'s ancestors nor descendants."""
     table = _process_table()
     session = table[pid][1]
-    ancestors: set[int] = set()
-    parent = table[pid][0]
-    while parent in table and parent not in ancestors:
-        ancestors.add(parent)
-        parent = table[parent][0]
+    ancestors = _ancestors(pid, table)
     return {
         other
         for other, (_, other_session) in table.items()
         if other_session == session
         and other != pid
         and other not in ancestors
-        and not _descends_from(other, pid, table)
+        and pid not in _ancestors(other, table)
     }
 
 
-def _descends_from(pid: int, ancestor: int, table: dict[int, tuple[int, int]]) -> bool:
-    seen: set[int] = set()
-    while pid in table and pid not in seen:
-        seen.add(pid)
-        pid = table[pid][0]
-        if pid == ancestor:
-            return True
-    return False
+def _ancestors(pid: int, table: dict[int, tuple[int, int]]) -> set[int]:
+    """``pid``'s parent, its parent's parent, and so on, as far as ``table`` knows them."""
+    found: set[int] = set()
+    parent = table[pid][0]
+    while parent in table and parent not in found:
+        found.add(parent)
+        parent = table[parent][0]
+    return found
 
 
 def _process_table() -> dict[int, tuple[int, int]]:
