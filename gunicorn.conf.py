@@ -28,6 +28,10 @@ threads = 32
 reuse_port = True
 keepalive = 75
 timeout = 60
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl): two
+# servers on one host (two services, a test run beside a running service) shared it, and
+# stopping one deleted the other's. Nothing of ours uses it.
+control_socket_disable = True
 
 
 def on_starting(server) -> None:
