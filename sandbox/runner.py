@@ -16,8 +16,13 @@ _MISSING = object()
 
 @dataclass(frozen=True, slots=True)
 class SymbolInput:
-    """One symbol's data (the sandbox knows nothing of the database). The series may be tuples
-    or packed arrays; a script always gets tuples."""
+    """One run's data (the sandbox knows nothing of the database). The series may be tuples
+    or packed arrays; a script always gets tuples.
+
+    ``start``/``stop`` cut the window this run sees out of longer series (an evaluation runs
+    one symbol at many dates: its runs share one series, each seeing only the bars up to its
+    date); by default a run sees the whole series.
+    """
 
     symbol: str
     dates: tuple[str, ...]
@@ -27,10 +32,20 @@ class SymbolInput:
     close: Sequence[float]
     volume: Sequence[int]
     info: dict[str, Any] = field(default_factory=dict)
+    start: int = 0
+    stop: int | None = None
 
 
 def _tuple(series: Sequence[Any]) -> tuple[Any, ...]:
     return series if type(series) is tuple else tuple(series)
+
+
+def _window(series: Sequence[Any], start: int, stop: int | None) -> tuple[Any, ...]:
+    """The run's part of ``series`` as a tuple (a tuple's slice is one copy, made in C)."""
+    if start == 0 and stop is None:
+        return _tuple(series)
+    part = series[start:stop]
+    return part if type(part) is tuple else tuple(part)
 
 
 class RunnerAbort(BaseException):  # a signal, not an error a script may see
@@ -47,13 +62,14 @@ def run_symbol(
     """Execute ``script`` for one symbol; every way it can end becomes an outcome."""
     out = CappedOutput(stdout_limit)
     g = dict(shared_globals)
+    start, stop = item.start, item.stop
     g["symbol"] = item.symbol
-    g["dates"] = _tuple(item.dates)
-    g["open"] = _tuple(item.open)
-    g["high"] = _tuple(item.high)
-    g["low"] = _tuple(item.low)
-    g["close"] = _tuple(item.close)
-    g["volume"] = _tuple(item.volume)
+    g["dates"] = _window(item.dates, start, stop)
+    g["open"] = _window(item.open, start, stop)
+    g["high"] = _window(item.high, start, stop)
+    g["low"] = _window(item.low, start, stop)
+    g["close"] = _window(item.close, start, stop)
+    g["volume"] = _window(item.volume, start, stop)
     g["info"] = dict(item.info)
     g["params"] = json.loads(params_json)  # a fresh copy: no symbol sees another's edits
     g["_print_"] = out.factory

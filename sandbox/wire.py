@@ -48,8 +48,12 @@ class Chunk:
         Nothing here keeps a reference to a symbol's series once it is handed out: when its
         script is done with them they are freed, not left for the garbage collector to walk.
         """
-        for symbol, dates, info, offset, counts in self.records:
-            yield SymbolInput(symbol, dates, *self._series(offset, counts), info)
+        unpacked: tuple[tuple[int, tuple[int, ...]], list[tuple[Any, ...]]] | None = None
+        for symbol, dates, info, offset, counts, start, stop in self.records:
+            if unpacked is None or unpacked[0] != (offset, counts):
+                unpacked = None  # the last symbol's series are freed before the next unpack
+                unpacked = ((offset, counts), self._series(offset, counts))
+            yield SymbolInput(symbol, dates, *unpacked[1], info, start, stop)
 
     def _series(self, offset: int, counts: tuple[int, ...]) -> list[tuple[Any, ...]]:
         values = []
@@ -73,19 +77,28 @@ def encode(
     series: list[array] = []
     records = []
     windows: dict[tuple[str, ...], tuple[str, ...]] = {}
+    # Runs that share their series objects (an evaluation's runs of one symbol) share them on
+    # the wire too: written once, the runs' records pointing at them.
+    written: dict[tuple[int, ...], tuple[int, tuple[int, ...]]] = {}
+    shared_dates: dict[int, tuple[str, ...]] = {}
     offset = 0
     for item in items:
-        start = offset
-        counts = []
-        for typecode, values in zip(
-            _SERIES, (item.open, item.high, item.low, item.close, item.volume), strict=True
-        ):
-            packed = _packed(typecode, values)
-            series.append(packed)
-            counts.append(len(packed))
-            offset += _VALUE_BYTES * len(packed)
-        dates = windows.setdefault(item.dates, item.dates)
-        records.append((item.symbol, dates, item.info, start, tuple(counts)))
+        columns = (item.open, item.high, item.low, item.close, item.volume)
+        identity = tuple(map(id, columns))
+        place = written.get(identity)
+        if place is None:
+            start = offset
+            counts = []
+            for typecode, values in zip(_SERIES, columns, strict=True):
+                packed = _packed(typecode, values)
+                series.append(packed)
+                counts.append(len(packed))
+                offset += _VALUE_BYTES * len(packed)
+            place = written[identity] = (start, tuple(counts))
+        dates = shared_dates.get(id(item.dates))
+        if dates is None:
+            dates = shared_dates[id(item.dates)] = windows.setdefault(item.dates, item.dates)
+        records.append((item.symbol, dates, item.info, *place, item.start, item.stop))
     limits = (float(cpu_seconds), int(stdout_bytes), int(memory_mb))
     header = marshal.dumps(
         (script.code, script.sha256, params_json, limits, tuple(records)), _FORMAT

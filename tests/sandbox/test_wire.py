@@ -98,3 +98,46 @@ def test_a_chunk_of_more_series_than_one_system_call_takes_arrives_whole() -> No
     for (_, out), item in zip(outcomes, items, strict=True):
         expected = {"o": item.open[0], "h": item.high[1], "l": item.low[2], "c": item.close[-1]}
         assert out == {"value": {**expected, "v": item.volume[-1]}, "error": None, "stdout": ""}
+
+
+def test_runs_of_one_symbol_share_its_series_and_each_sees_its_own_window() -> None:
+    """An evaluation's runs of a symbol: the series go once, each run sees its slice."""
+    (item,) = sample_items(1, 50)
+    whole = packed(item)
+    runs = [
+        SymbolInput(
+            item.symbol,
+            item.dates,
+            whole.open,
+            whole.high,
+            whole.low,
+            whole.close,
+            whole.volume,
+            item.info,
+            max(0, stop - 20),
+            stop,
+        )
+        for stop in (5, 20, 35, 50)
+    ]
+    script = compile_script("result = close[-1]")
+    one = wire.encode(
+        script, runs[:1], params_json="{}", cpu_seconds=1, stdout_bytes=1, memory_mb=1
+    )
+    four = wire.encode(script, runs, params_json="{}", cpu_seconds=1, stdout_bytes=1, memory_mb=1)
+    assert len(four) == len(one)  # the same five series, not twenty
+    code = "result = {'n': len(dates), 'first': close[0], 'last': close[-1], 'v': volume[-1]}"
+    outcomes = list(run_batch(code, runs, params={}, limits=Limits()))
+    assert [symbol for symbol, _ in outcomes] == [item.symbol] * 4
+    for (_, out), stop in zip(outcomes, (5, 20, 35, 50), strict=True):
+        start = max(0, stop - 20)
+        expected = {"n": stop - start, "first": item.close[start], "last": item.close[stop - 1],
+                    "v": item.volume[stop - 1]}  # fmt: skip
+        assert out == {"value": expected, "error": None, "stdout": ""}
+
+
+def test_an_empty_series_does_not_stand_in_for_the_next_symbols() -> None:
+    empty = SymbolInput("EMPTY", (), (), (), (), (), (), {})
+    (item,) = sample_items(1, 10)
+    _, (got_empty, got_item) = round_trip([empty, item])
+    assert got_empty == empty
+    assert got_item == item
