@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 from croniter import croniter
 from pydantic import (
@@ -64,8 +66,25 @@ class ValidateRequest(Strict):
     code: str = Field(min_length=1)
 
 
+CRON_ALIASES = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+)
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    # The IANA names zoneinfo knows (system tzdata); a set, so that no path-like key such
+    # as '../x' ever reaches ZoneInfo's file lookup.
+    return frozenset(available_timezones())
+
+
 class Schedule(Strict):
-    cron: str = Field(min_length=1, max_length=100, description="five-field cron, UTC")
+    cron: str = Field(
+        min_length=1,
+        max_length=100,
+        description="five-field cron or an alias (@daily, @hourly, ...), in `timezone`",
+    )
+    timezone: str = Field("UTC", max_length=64, description="IANA time zone of the cron")
     symbols: list[Symbol] = Field(min_length=1, max_length=5000)
     params: dict[str, Any] = Field(default_factory=dict)
     lookback: int = Field(252, ge=1, le=2520)
@@ -74,8 +93,20 @@ class Schedule(Strict):
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         value = " ".join(value.split())
+        if value.lower() in CRON_ALIASES:
+            return value.lower()
         if len(value.split(" ")) != 5 or not croniter.is_valid(value):
-            raise ValueError("must be a valid five-field cron expression, e.g. '30 22 * * 1-5'")
+            raise ValueError(
+                "must be a valid five-field cron expression, e.g. '30 22 * * 1-5', or one of "
+                + ", ".join(sorted(CRON_ALIASES))
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        if value not in _time_zones():
+            raise ValueError("must be an IANA time zone name, e.g. 'America/New_York' or 'UTC'")
         return value
 
     @field_validator("symbols")

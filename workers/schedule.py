@@ -1,9 +1,12 @@
 """Scheduled re-runs of saved scripts: each due time enqueued exactly once.
 
 Beat calls ``calc.enqueue_due_scripts`` every minute. For each scheduled script the
-latest due time of its cron expression (UTC) is found; if it fell within the catch-up
-window it is claimed with a Redis ``SET NX`` keyed by script and due time, so two beat
-processes, a restarted beat or a redelivered task never run the same due time twice.
+latest due time of its cron expression, read in the schedule's time zone (API.md: a run at
+16:30 New York time stays at 16:30 across daylight-saving changes), is found; if it fell
+within the catch-up window it is claimed with a Redis ``SET NX`` keyed by script and the
+due *wall-clock* time, so two beat processes, a restarted beat or a redelivered task never
+run the same due time twice, and the hour a zone repeats when its clocks go back runs a
+01:30 schedule once, as cron does (a time the clocks skip runs at the first minute after).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
@@ -30,10 +34,21 @@ CLAIM_TTL_SECONDS = 7 * 24 * 3600
 Submit = Callable[[JobSpec], None]
 
 
-def latest_due(cron: str, now: dt.datetime) -> dt.datetime:
-    """The newest time at or before ``now`` that ``cron`` names (UTC)."""
-    base = now + dt.timedelta(microseconds=1)
+DEFAULT_TIMEZONE = "UTC"
+
+
+def latest_due(cron: str, now: dt.datetime, timezone: str = DEFAULT_TIMEZONE) -> dt.datetime:
+    """The newest time at or before ``now`` (aware) that ``cron`` names in ``timezone``, as
+    an aware datetime in that zone."""
+    base = (now + dt.timedelta(microseconds=1)).astimezone(ZoneInfo(timezone))
     return croniter(cron, base).get_prev(dt.datetime)
+
+
+def claim_key(script_id: int, when: dt.datetime) -> str:
+    """The claim of one due time: its wall-clock reading in the schedule's zone, so the two
+    instants of a repeated hour are one due time."""
+    zone = str(when.tzinfo)  # the zone's name, not its abbreviation (EDT and EST are one zone)
+    return f"{PREFIX}:sched:{script_id}:{zone}:{when.replace(tzinfo=None).isoformat()}"
 
 
 def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
@@ -43,8 +58,10 @@ def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
         for script in scheduled_scripts(session=session):
             schedule = script.schedule or {}
             try:
-                when = latest_due(schedule["cron"], now)
-            except (KeyError, ValueError) as exc:
+                when = latest_due(
+                    schedule["cron"], now, schedule.get("timezone") or DEFAULT_TIMEZONE
+                )
+            except (KeyError, ValueError) as exc:  # (a bad zone name is a KeyError too)
                 log.warning(
                     "schedule skipped: invalid",
                     extra={"script_id": script.id, "error": type(exc).__name__},
@@ -54,7 +71,7 @@ def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
                 due.append((script.id, script.user_id, script.code, schedule, when))
     job_ids = []
     for script_id, owner, code, schedule, when in due:
-        claim = f"{PREFIX}:sched:{script_id}:{int(when.timestamp())}"
+        claim = claim_key(script_id, when)
         if not rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
             continue  # another beat (or an earlier run of this task) has it
         spec = JobSpec(

@@ -137,7 +137,24 @@ def test_schedule_round_trips(client):
         "lookback": 100,
     }
     script = create(client, schedule=schedule).get_json()
-    assert script["schedule"] == {**schedule, "symbols": ["AAPL", "MSFT"]}
+    assert script["schedule"] == {**schedule, "symbols": ["AAPL", "MSFT"], "timezone": "UTC"}
+
+
+def test_schedule_in_a_time_zone_and_an_alias_round_trip(client):
+    schedule = {"cron": "@DAILY", "timezone": "America/New_York", "symbols": ["AAPL"]}
+    script = create(client, schedule=schedule).get_json()
+    assert script["schedule"]["cron"] == "@daily"
+    assert script["schedule"]["timezone"] == "America/New_York"
+
+
+@pytest.mark.parametrize(
+    "zone", ["Mars/Olympus", "../../etc/passwd", "/etc/localtime", "", "america/new_york", "EST5"]
+)
+def test_a_zone_that_is_not_an_iana_name_is_refused(client, zone):
+    response = create(client, schedule={"cron": "0 22 * * *", "timezone": zone, "symbols": ["A"]})
+    assert response.status_code == 400
+    assert "schedule.timezone" in response.get_json()["error"]["details"]
+    assert client.get(f"{BASE}/scripts").get_json()["total"] == 0
 
 
 @pytest.mark.usefixtures("celery_worker")
