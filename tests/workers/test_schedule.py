@@ -200,8 +200,3 @@ def test_an_alias_runs_at_midnight_in_its_zone(rt):
         rt, dt.datetime(2026, 3, 8, 14, 0, tzinfo=UTC), dt.datetime(2026, 3, 8, 16, 0, tzinfo=UTC)
     )
     assert fired == [dt.datetime(2026, 3, 8, 15, 0, tzinfo=UTC)]  # 00:00 in Tokyo (UTC+9)
-
-
-def test_a_schedule_saved_without_a_zone_is_utc(rt, scheduled):
-    sent, submit = collect(rt)
-    assert len(enqueue_due(THURSDAY_2230, rt=rt, submit=submit)) == 1
