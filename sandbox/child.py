@@ -6,7 +6,7 @@ sends it a chunk (wire.py) over its command socket. From then on it runs untrust
 memory and descriptor limits are set, and each symbol has a CPU timer whose signal *kills*
 the child (``ITIMER_PROF`` with the default action), which holds in a bare ``except:`` loop
 and inside one long C-level operation alike. Each symbol's outcome goes to the result pipe
-as one JSON line as soon as it is done; the worker re-checks every line (isolation.py).
+as one JSON line as soon as it is done; the worker re-checks every line (recheck.py).
 
 The child uses none of the worker's connections (it never had them: the fork server is a
 fresh interpreter), takes no locks (no logging), has an empty environment and no descriptor

@@ -1,6 +1,6 @@
 """The fork server: a small, clean interpreter that forks sandbox children ahead of time.
 
-``python -m sandbox.zygote FD`` is started by each worker process (isolation.py) with an
+``python -m sandbox.zygote FD`` is started by each worker process (fork_client.py) with an
 empty environment, before that worker has run any job. Forking children from here instead
 of from the worker means that
 
