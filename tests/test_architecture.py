@@ -19,7 +19,18 @@ ALLOWED = {
     "db": ({"db"}, {"sqlalchemy", "alembic"}),
     "workers": (
         {"workers", "sandbox", "db", "settings", "celeryconfig", "logconfig"},
-        {"celery", "kombu", "redis", "sqlalchemy", "croniter"},
+        # numpy, pandas, scipy: an evaluation's figures (workers/figures.py)
+        {
+            "celery",
+            "kombu",
+            "redis",
+            "sqlalchemy",
+            "croniter",
+            "numpy",
+            "pandas",
+            "scipy",
+            "orjson",
+        },
     ),
 }
 
