@@ -73,6 +73,8 @@ _ALLOWED_ATTRIBUTES: frozenset[tuple[type, str]] = frozenset(
     | _public(dict)
     | _public(set)
     | _public(frozenset)
+    # ``ref``'s read-only mappings (namespace.read_only_reference): get, keys, items, ...
+    | _public(MappingProxyType)
     | {(range, "start"), (range, "stop"), (range, "step"), (range, "count"), (range, "index")}
     # dict views: ``mapping`` would hand out a proxy of the dict, which adds nothing.
     | {(type({}.keys()), "isdisjoint"), (type({}.items()), "isdisjoint")}

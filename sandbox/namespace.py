@@ -5,7 +5,8 @@ from __future__ import annotations
 import builtins
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from sandbox.guards import GUARDS, FrozenNamespace
@@ -26,7 +27,9 @@ SAFE_EXCEPTION_NAMES = [
     "ZeroDivisionError",
 ]  # fmt: skip
 
-DATA_NAMES = ("symbol", "dates", "open", "high", "low", "close", "volume", "info", "params")
+DATA_NAMES = (
+    "symbol", "dates", "open", "high", "low", "close", "volume", "info", "params", "ref",
+)  # fmt: skip
 
 
 def _functions_of(module: Any) -> dict[str, Any]:
@@ -76,3 +79,24 @@ def base_globals() -> dict[str, Any]:
     g["math"] = MATH
     g["statistics"] = STATISTICS
     return g
+
+
+NO_REFERENCE: Mapping[str, Any] = MappingProxyType({})
+
+
+def read_only_reference(
+    ref: Mapping[str, Mapping[str, Sequence[Any]]] | None, start: int = 0, stop: int | None = None
+) -> Mapping[str, Mapping[str, tuple[Any, ...]]]:
+    """``ref`` as a script sees it (API.md, "Reference series"): read-only mappings of tuples,
+    cut to the run's window like its own series. Mapping proxies, so nothing a script does
+    reaches the next symbol, which shares the same series (guards refuse writes to them)."""
+    if not ref:
+        return NO_REFERENCE
+    return MappingProxyType(
+        {
+            name: MappingProxyType(
+                {key: tuple(values[start:stop]) for key, values in fields.items()}
+            )
+            for name, fields in ref.items()
+        }
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.compiler import CompiledScript
+from sandbox.namespace import read_only_reference
 from sandbox.outcome import InvalidResult, Outcome, check_result, error, from_exception, outcome
 from sandbox.output import CappedOutput
 
@@ -34,6 +35,9 @@ class SymbolInput:
     info: dict[str, Any] = field(default_factory=dict)
     start: int = 0
     stop: int | None = None
+    # The job's reference series aligned with ``dates`` (name -> field -> values, None where
+    # the reference has no bar); runs of a chunk share one such mapping per window.
+    ref: Mapping[str, Mapping[str, Sequence[Any]]] | None = None
 
 
 def _tuple(series: Sequence[Any]) -> tuple[Any, ...]:
@@ -71,6 +75,7 @@ def run_symbol(
     g["close"] = _window(item.close, start, stop)
     g["volume"] = _window(item.volume, start, stop)
     g["info"] = dict(item.info)
+    g["ref"] = read_only_reference(item.ref, start, stop)
     g["params"] = json.loads(params_json)  # a fresh copy: no symbol sees another's edits
     g["_print_"] = out.factory
     try:

@@ -49,11 +49,11 @@ class Chunk:
         script is done with them they are freed, not left for the garbage collector to walk.
         """
         unpacked: tuple[tuple[int, tuple[int, ...]], list[tuple[Any, ...]]] | None = None
-        for symbol, dates, info, offset, counts, start, stop in self.records:
+        for symbol, dates, info, offset, counts, start, stop, ref in self.records:
             if unpacked is None or unpacked[0] != (offset, counts):
                 unpacked = None  # the last symbol's series are freed before the next unpack
                 unpacked = ((offset, counts), self._series(offset, counts))
-            yield SymbolInput(symbol, dates, *unpacked[1], info, start, stop)
+            yield SymbolInput(symbol, dates, *unpacked[1], info, start, stop, ref)
 
     def _series(self, offset: int, counts: tuple[int, ...]) -> list[tuple[Any, ...]]:
         values = []
@@ -81,6 +81,7 @@ def encode(
     # the wire too: written once, the runs' records pointing at them.
     written: dict[tuple[int, ...], tuple[int, tuple[int, ...]]] = {}
     shared_dates: dict[int, tuple[str, ...]] = {}
+    references: dict[int, dict[str, dict[str, tuple[Any, ...]]]] = {}
     offset = 0
     for item in items:
         columns = (item.open, item.high, item.low, item.close, item.volume)
@@ -98,7 +99,10 @@ def encode(
         dates = shared_dates.get(id(item.dates))
         if dates is None:
             dates = shared_dates[id(item.dates)] = windows.setdefault(item.dates, item.dates)
-        records.append((item.symbol, dates, item.info, *place, item.start, item.stop))
+        # Reference series (dicts of tuples) go in the header; a mapping that runs share is
+        # one object, which marshal writes once.
+        ref = None if not item.ref else _plain_reference(item.ref, references)
+        records.append((item.symbol, dates, item.info, *place, item.start, item.stop, ref))
     limits = (float(cpu_seconds), int(stdout_bytes), int(memory_mb))
     header = marshal.dumps(
         (script.code, script.sha256, params_json, limits, tuple(records)), _FORMAT
@@ -115,6 +119,19 @@ def decode(blob: memoryview) -> Chunk:
     return Chunk(
         CompiledScript(code, sha256), params_json, *limits, records, blob[start + length :]
     )
+
+
+def _plain_reference(
+    ref: Any, done: dict[int, dict[str, dict[str, tuple[Any, ...]]]]
+) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """``ref`` as plain dicts of tuples (what marshal writes), made once per shared object."""
+    plain = done.get(id(ref))
+    if plain is None:
+        plain = done[id(ref)] = {
+            str(name): {str(key): tuple(values) for key, values in fields.items()}
+            for name, fields in ref.items()
+        }
+    return plain
 
 
 def _packed(typecode: str, values: Sequence[Any]) -> array:

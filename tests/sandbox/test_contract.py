@@ -29,7 +29,7 @@ API_HELPERS = (
     "sma", "ema", "rsi", "pct_change", "returns", "highest", "lowest", "mean", "stdev", "zscore",
     "max_drawdown",
 )  # fmt: skip
-API_DATA = ("symbol", "dates", "open", "high", "low", "close", "volume", "info", "params")
+API_DATA = ("symbol", "dates", "open", "high", "low", "close", "volume", "info", "params", "ref")
 API_MODULES = ("math", "statistics")
 
 Outcomes = list[tuple[str, dict[str, Any]]]
