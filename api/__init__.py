@@ -17,19 +17,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.errors import register_error_handlers
     from api.extension import init_extension
     from api.limits import init_limiter
-    from api.routes import execute, health, jobs, openapi, scripts
+    from api.routes import execute, health, jobs, openapi, page, scripts, universe
     from workers.celery_app import configure as configure_celery
 
     settings = settings or Settings.from_env()
     logconfig.configure(settings.log_level)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the page blueprint serves api/static
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep results in the order the symbols were asked
     init_extension(app, settings)
     configure_celery(settings)
     register_error_handlers(app)
     app.before_request(authenticate)
-    for module in (execute, jobs, scripts, health, openapi, metrics):
+    for module in (execute, jobs, scripts, health, openapi, metrics, universe, page):
         app.register_blueprint(module.bp)
     init_limiter(app, settings)
     register_cli(app)

@@ -7,7 +7,8 @@ from flask import g, request
 from api.errors import Unauthorized
 from api.extension import calc
 
-PUBLIC_ENDPOINTS = frozenset({"health.health", "openapi.openapi"})
+# The page and its files carry no data: its calls to the API send the token.
+PUBLIC_ENDPOINTS = frozenset({"health.health", "openapi.openapi", "page.index", "page.static"})
 
 
 def authenticate() -> None:

@@ -119,6 +119,12 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "get",
+        "/universe",
+        "The symbols with market data, their sectors, the data's date range",
+        {200: s.UniverseResponse, 401: _E, 503: _E},
+    ),
+    Route(
+        "get",
         "/health",
         "Database, Redis and workers",
         {200: s.HealthResponse, 503: s.HealthResponse},

@@ -211,3 +211,18 @@ class ScriptListQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=MAX_ID)
     q: Annotated[NoNul, StringConstraints(max_length=200)] | None = None
+
+
+class UniverseSymbol(BaseModel):
+    symbol: str
+    name: str | None
+    sector: str | None
+
+
+class UniverseResponse(BaseModel):
+    """``GET /universe``: every symbol with bars, its sector, the data's first and last date."""
+
+    symbols: list[UniverseSymbol]
+    sectors: list[str]
+    first_date: str | None
+    last_date: str | None
