@@ -198,6 +198,7 @@ class ScriptList(BaseModel):
 
 class ScriptRunResponse(BaseModel):
     job_id: str
+    code_sha256: str | None = Field(description="SHA-256 of the code this run ran")
     finished_at: str
     results: dict[str, ResultValue]
     errors: dict[str, SymbolError]

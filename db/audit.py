@@ -87,6 +87,7 @@ def record_finished(
                     user_id=user_id,
                     source=source,
                     status=status,
+                    code_sha256=code_sha256,
                     finished_at=finished_at,
                     results=results,
                     errors=errors,

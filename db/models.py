@@ -131,6 +131,9 @@ class ScriptRun(Base):
     user_id: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
+    # The code this run ran (a script may have been edited since): its results are that
+    # code's, never the current code's unless the hashes agree.
+    code_sha256: Mapped[str | None] = mapped_column(String(64))
     finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -145,6 +145,7 @@ def results(script_id: int):
         raise NotFound(f"script {script_id} has no finished run yet")
     return {
         "job_id": run.job_id,
+        "code_sha256": run.code_sha256,
         "finished_at": iso(run.finished_at),
         "results": run.results,
         "errors": run.errors,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -171,6 +172,24 @@ def test_execute_by_id_runs_and_stores_the_run(client, redis_client):
     again = client.get(f"{BASE}/scripts/{script['id']}/results").get_json()
     assert again["results"] == job["results"]
     assert client.get(f"{BASE}/jobs/{job['job_id']}").status_code == 404
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_results_say_which_code_they_came_from_after_an_edit(client):
+    old, new = "result = close[-1]", "result = close[-2]"
+    script = create(client, code=old).get_json()
+    job = run_job(client, {"script_id": script["id"], "symbols": ["AAPL"]})
+    client.put(f"{BASE}/scripts/{script['id']}", json={"name": "rsi-14", "code": new})
+    run = client.get(f"{BASE}/scripts/{script['id']}/results").get_json()
+    assert run["job_id"] == job["job_id"]
+    assert run["code_sha256"] == hashlib.sha256(old.encode()).hexdigest()
+    assert run["code_sha256"] != hashlib.sha256(new.encode()).hexdigest()
+    rerun = run_job(client, {"script_id": script["id"], "symbols": ["AAPL"]})
+    run = client.get(f"{BASE}/scripts/{script['id']}/results").get_json()
+    assert (run["job_id"], run["code_sha256"]) == (
+        rerun["job_id"],
+        hashlib.sha256(new.encode()).hexdigest(),
+    )
 
 
 def test_results_of_a_script_never_run_is_404(client):

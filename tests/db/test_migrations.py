@@ -86,3 +86,43 @@ def test_alembic_command_line_takes_the_url_as_an_x_argument(tmp_path: Path) -> 
     )
     assert heads()[0] in current.stdout
     assert _tables(url) == APP_TABLES | {"alembic_version"}
+
+
+def test_runs_stored_before_0002_take_their_code_sha256_from_the_audit_row(
+    empty_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    upgrade_to_head(empty_url)
+    downgrade_to(empty_url, "0001")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO executions (job_id, user_id, script_id, code_sha256,"
+                    " symbol_count, status, error_count, created_at, source) VALUES"
+                    " ('j1', NULL, 1, :sha, 1, 'completed', 0, CURRENT_TIMESTAMP, 'api')"
+                ),
+                {"sha": "ab" * 32},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO custom_scripts (id, name, code, owner_key, created_at,"
+                    " updated_at) VALUES (1, 's', 'result = 1', '', CURRENT_TIMESTAMP,"
+                    " CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO script_runs (script_id, job_id, source, status, finished_at,"
+                    " results, errors) VALUES (1, 'j1', 'api', 'completed', CURRENT_TIMESTAMP,"
+                    " '{}', '{}')"
+                )
+            )
+        upgrade_to_head(empty_url)
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT code_sha256 FROM script_runs")).scalar()
+        assert stored == "ab" * 32
+    finally:
+        engine.dispose()
