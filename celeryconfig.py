@@ -9,7 +9,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from settings import Settings
+from settings import Settings, SettingsError
 
 # The longest hard limit of any task, in seconds; the visibility timeout must outlast it.
 TASK_HARD_LIMIT_SECONDS = 300
@@ -68,5 +68,8 @@ def celery_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-calc_settings = Settings.from_env()
+try:
+    calc_settings = Settings.from_env()
+except SettingsError as exc:  # one line and a non-zero exit, not a traceback or a default
+    raise SystemExit(f"celery: {exc}") from None
 globals().update(celery_options(calc_settings))

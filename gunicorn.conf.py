@@ -35,7 +35,15 @@ control_socket_disable = True
 
 
 def on_starting(server) -> None:
-    """Refuse a port that something already listens on (see the module's docstring)."""
+    """Refuse settings the service cannot run with (one line naming the variable: a security
+    setting such as ``CALC_AUTH`` fails closed), and a port that something already listens on
+    (see the module's docstring)."""
+    from settings import Settings, SettingsError
+
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"gunicorn: {exc}") from None
     for address in server.cfg.address:
         if not isinstance(address, tuple):
             continue  # a Unix socket: not shared by SO_REUSEPORT

@@ -14,9 +14,40 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'calc.sqlite3'}"
 
 
+class SettingsError(ValueError):
+    """A setting the service cannot run with; its message is one line naming the variable.
+
+    The entry points (gunicorn's ``on_starting``, ``celeryconfig``, the CLI) turn it into
+    that line and a non-zero exit, never a traceback and never a silent default."""
+
+
+# CALC_AUTH's spellings. A security setting fails closed: anything not listed refuses to start
+# (``CALC_AUTH=ture`` must not quietly mean "no auth").
+AUTH_REQUIRED_SPELLINGS = ("required", "on", "true", "yes", "1")
+AUTH_OFF_SPELLINGS = ("off", "false", "no", "0", "")
+
+
+def _auth(env: dict[str, str]) -> str:
+    raw = (env.get("CALC_AUTH") or "").strip().lower()
+    if raw in AUTH_REQUIRED_SPELLINGS:
+        return "required"
+    if raw in AUTH_OFF_SPELLINGS:
+        return "off"
+    raise SettingsError(
+        f"CALC_AUTH must be one of {', '.join(AUTH_REQUIRED_SPELLINGS)} (auth required) "
+        f"or {', '.join(s for s in AUTH_OFF_SPELLINGS if s)} or empty (auth off), "
+        f"not {env.get('CALC_AUTH')!r}"
+    )
+
+
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
-    return default if raw in (None, "") else int(raw)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
 
 
 def _switch(env: dict[str, str], name: str, default: bool) -> bool:
@@ -27,12 +58,17 @@ def _switch(env: dict[str, str], name: str, default: bool) -> bool:
         return True
     if raw in ("0", "off", "false", "no"):
         return False
-    raise ValueError(f"{name} must be on or off, not {raw!r}")
+    raise SettingsError(f"{name} must be on or off, not {raw!r}")
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
-    return default if raw in (None, "") else float(raw)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -73,6 +109,10 @@ class Settings:
     stdout_bytes: int = 4096
     bars_cache_bars: int = 2_000_000  # bars each worker process keeps packed (~100 MB)
 
+    def __post_init__(self) -> None:
+        if self.auth not in ("off", "required"):  # fails closed, even when built in code
+            raise SettingsError(f"auth must be 'off' or 'required', not {self.auth!r}")
+
     @property
     def market_data_url_or_default(self) -> str:
         return self.market_data_url or self.database_url
@@ -86,7 +126,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or base.database_url,
             market_data_url=env.get("MARKET_DATA_URL", ""),
             redis_url=env.get("REDIS_URL") or base.redis_url,
-            auth=(env.get("CALC_AUTH") or "off").lower(),
+            auth=_auth(env),
             log_level=env.get("CALC_LOG_LEVEL") or base.log_level,
             max_code_bytes=_int(env, "CALC_MAX_CODE_BYTES", base.max_code_bytes),
             max_body_bytes=_int(env, "CALC_MAX_BODY_BYTES", base.max_body_bytes),

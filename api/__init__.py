@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from settings import Settings
+from settings import Settings, SettingsError
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -20,7 +20,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.routes import execute, health, jobs, openapi, page, scripts, universe
     from workers.celery_app import configure as configure_celery
 
-    settings = settings or Settings.from_env()
+    try:
+        settings = settings or Settings.from_env()
+    except SettingsError as exc:  # an entry point: one line and a non-zero exit
+        raise SystemExit(f"calc: {exc}") from None
     logconfig.configure(settings.log_level)
     app = Flask(__name__, static_folder=None)  # the page blueprint serves api/static
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

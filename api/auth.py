@@ -14,7 +14,7 @@ PUBLIC_ENDPOINTS = frozenset({"health.health", "openapi.openapi", "page.index", 
 def authenticate() -> None:
     """Run before every request; with ``CALC_AUTH=required`` a valid token is needed."""
     g.owner = None
-    if calc().settings.auth != "required" or request.endpoint in PUBLIC_ENDPOINTS:
+    if calc().settings.auth == "off" or request.endpoint in PUBLIC_ENDPOINTS:
         return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

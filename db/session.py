@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 # How long an SQLite writer waits for another process's write lock before "database is locked".
@@ -24,6 +24,22 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_SECONDS = 10
 # Fail fast when PostgreSQL is unreachable: the API answers 503 instead of hanging a worker.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 2
+# The PostgreSQL driver we ship (requirements.txt pins psycopg2-binary). SQLAlchemy 2.1 made
+# psycopg 3 the default for a bare ``postgresql://``, and never knew ``postgres://`` (Heroku's
+# and libpq's spelling): URLs as users write them name no driver, so we name ours.
+POSTGRES_DRIVER = "psycopg2"
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
+
+
+def engine_url(url: str | URL) -> URL:
+    """``url`` as SQLAlchemy must be given it: ``postgresql://`` and ``postgres://`` (with no
+    driver named) use the driver we ship; every other URL is left as written. Every engine
+    of ours is made through this (``make_engine``), so it is the one place URLs are read."""
+    parsed = make_url(url)
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in _POSTGRES_SCHEMES:
+        return parsed.set(drivername=f"postgresql+{driver or POSTGRES_DRIVER}")
+    return parsed
 
 
 def make_engine(url: str) -> Engine:
@@ -37,7 +53,7 @@ def _make_engine(url: str, *, sqlite_foreign_keys: bool) -> Engine:
     With foreign keys on, Alembic's batch "move and copy" drops the old table, and SQLite's
     implicit ``DELETE`` on drop would cascade into child tables (deleting every script run).
     """
-    parsed = make_url(url)
+    parsed = engine_url(url)
     if parsed.get_backend_name() == "sqlite":
         _create_sqlite_parent(parsed.database)
         engine = create_engine(

@@ -21,7 +21,9 @@ import sqlalchemy as sa
 from settings import PROJECT_ROOT, Settings
 
 POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    # The plain form users write (no driver named): the suite runs on what they will run.
+    "TEST_POSTGRES_ADMIN_URL",
+    "postgresql://postgres@127.0.0.1:5432/postgres",
 )
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
@@ -31,7 +33,9 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 
 def _postgres_database() -> Iterator[str]:
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    from db.session import engine_url
+
+    admin = sa.create_engine(engine_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
     name = f"calc_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))

@@ -125,7 +125,7 @@ def test_redis_down_is_503_fast_and_recovers(sample_market_data, own_redis, make
 
 
 def test_database_down_is_503_in_the_envelope(redis_url, make_app):
-    dead = "postgresql+psycopg2://postgres@127.0.0.1:1/none"
+    dead = "postgresql://postgres@127.0.0.1:1/none"
     client = make_app(Settings(database_url=dead, redis_url=redis_url)).test_client()
     for method, path, body in [
         ("get", "/scripts", None),
@@ -150,7 +150,7 @@ def test_a_token_lookup_the_database_fails_is_503_and_logs_no_token(
     """Every authenticated request looks its token up first (``db.tokens.TokenLookup``, on a
     driver connection): a failing database there is a 503 like anywhere else, not a 500."""
     url = (
-        "postgresql+psycopg2://postgres@127.0.0.1:1/none"
+        "postgresql://postgres@127.0.0.1:1/none"
         if database == "a server that is not there"
         else f"sqlite:///{tmp_path / 'empty.sqlite3'}"  # the query fails in the driver
     )

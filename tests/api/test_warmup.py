@@ -33,7 +33,7 @@ def test_warm_up_opens_as_many_connections_as_requests_may_run_at_once(app):
 def test_warm_up_with_redis_and_the_database_down_skips_them_quickly(settings, make_app):
     down = settings.with_overrides(
         redis_url="redis://127.0.0.1:1/0",
-        database_url="postgresql+psycopg2://postgres@127.0.0.1:1/none",
+        database_url="postgresql://postgres@127.0.0.1:1/none",
     )
     app = make_app(down)
     submit._RUN_JOB_MESSAGES._template = None

@@ -145,3 +145,45 @@ def test_create_app_registers_the_commands(tmp_path: Path, make_app) -> None:
     assert {"init-db", "load-market-data", "seed-sample"} <= set(app.cli.commands)
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_make_run_start_on_the_postgresql_urls_users_write(scheme: str, tmp_path: Path) -> None:
+    """``make run``'s start (init-db, then seed-sample) through the real command line, with
+    DATABASE_URL and MARKET_DATA_URL as PostgreSQL's and Heroku's documents write them."""
+    import os
+    import subprocess
+    import sys
+
+    from sqlalchemy.engine import make_url
+
+    from settings import PROJECT_ROOT
+    from tests.conftest import _postgres_database
+
+    app_databases, market_databases = _postgres_database(), _postgres_database()
+    try:
+        urls = [
+            make_url(next(d)).set(drivername=scheme).render_as_string(hide_password=False)
+            for d in (app_databases, market_databases)
+        ]
+        env = {**os.environ, "DATABASE_URL": urls[0], "MARKET_DATA_URL": urls[1]}
+        flask = [str(Path(sys.executable).parent / "flask"), "--app", "api"]
+        for command in (["init-db", "--market-data"], ["seed-sample"]):
+            done = subprocess.run(
+                [*flask, *command],
+                check=False,
+                cwd=PROJECT_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert done.returncode == 0, done.stderr
+        assert "loaded 168,615 rows" in done.stdout
+        assert _count(urls[1], StockDailyData) == 168_615
+        engine = make_engine(urls[0])
+        assert "custom_scripts" in inspect(engine).get_table_names()
+        engine.dispose()
+    finally:
+        app_databases.close()
+        market_databases.close()

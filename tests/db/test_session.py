@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, exc, func, select, text
+from sqlalchemy.engine import make_url
 
 from db.migrate import upgrade_to_head
 from db.models import ApiToken
 from db.session import (
     POSTGRES_CONNECT_TIMEOUT_SECONDS,
+    engine_url,
     make_engine,
     make_session_factory,
     redact_url,
@@ -137,7 +139,7 @@ def test_postgres_unreachable_fails_fast() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        engine = make_engine(f"postgresql+psycopg2://nobody:secret@127.0.0.1:{port}/none")
+        engine = make_engine(f"postgresql://nobody:secret@127.0.0.1:{port}/none")
         started = time.monotonic()
         with pytest.raises(exc.OperationalError), engine.connect():
             pass
@@ -159,4 +161,24 @@ def test_postgres_engine_survives_a_server_side_disconnect(
 
 
 def test_redact_url_hides_the_password() -> None:
-    assert "secret" not in redact_url("postgresql+psycopg2://u:secret@h/db")
+    assert "secret" not in redact_url("postgresql://u:secret@h/db")
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgresql_urls_as_users_write_them_use_the_shipped_driver(
+    scheme: str, postgres_url: str
+) -> None:
+    url = make_url(postgres_url).set(drivername=scheme).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 1")).scalar() == 1
+        assert engine.dialect.driver == "psycopg2"
+    finally:
+        engine.dispose()
+
+
+def test_engine_url_leaves_other_urls_as_written() -> None:
+    assert engine_url("postgresql+psycopg2://u@h/db").drivername == "postgresql+psycopg2"
+    assert engine_url("postgres+pg8000://u@h/db").drivername == "postgresql+pg8000"
+    assert engine_url("sqlite:///x.db").drivername == "sqlite"

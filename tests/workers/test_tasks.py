@@ -9,7 +9,7 @@ import pytest
 from workers.jobstore import JobSpec, JobStore, new_job_id
 from workers.submit import submit_job
 
-DEAD_DATABASE = "postgresql+psycopg2://postgres@127.0.0.1:1/none"
+DEAD_DATABASE = "postgresql://postgres@127.0.0.1:1/none"
 
 
 @pytest.fixture
