@@ -2,8 +2,11 @@
 
 RestrictedPython compiles ``import`` statements and class bodies and only fails
 when they run; API.md promises a ``SecurityError`` at submit, so a policy pass
-over the AST refuses them first. Compiled code is cached by the code's text
-(the cache key is its hash), so a worker compiles each script once.
+over the AST refuses them first. Two more passes run before compiling: one bounds
+what the compiler would duplicate (compile_budget.py: nested ``finally`` blocks),
+one refuses names that nothing defines (undefined_names.py: API.md's "Checked at
+submit"). Compiled code is cached by the code's text (the cache key is its hash),
+so a worker compiles each script once.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import CodeType
 
-from RestrictedPython import compile_restricted_exec
+from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
 
+from sandbox.compile_budget import check_compile_budget
 from sandbox.errors import ScriptSecurityError, ScriptSyntaxError
+from sandbox.namespace import SCRIPT_NAMES
+from sandbox.undefined_names import undefined_name
 
 SCRIPT_FILENAME = "<script>"
 MAX_NESTING = 100  # deeper than any real script; keeps the compiler's own recursion bounded
@@ -78,11 +84,52 @@ def _compile_cached(source: str) -> CompiledScript:
         return _compile_uncached(source)
 
 
+class _ScriptTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's own policy, plus augmented assignment of items (``counts[k] += 1``).
+
+    RestrictedPython refuses that form outright. Here it becomes one guarded call,
+    ``_inplaceitem_(op, _write_(counts), k, 1)``: the container passes the same write guard as
+    ``counts[k] = ...`` and the item is read and combined in guards.py as ``_getitem_`` and
+    ``_inplacevar_`` would. (The container and key are evaluated once, as Python does; the
+    right-hand side is evaluated before the item is read, where Python reads the item first,
+    which only a right-hand side that changes that very item could tell apart.)
+    """
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        if not isinstance(node.target, ast.Subscript):
+            return super().visit_AugAssign(node)
+        target = node.target
+        container = self.visit(target.value)
+        key = self.visit(target.slice)
+        value = self.visit(node.value)
+        write = ast.Call(func=ast.Name("_write_", ast.Load()), args=[container], keywords=[])
+        call = ast.Call(
+            func=ast.Name("_inplaceitem_", ast.Load()),
+            args=[ast.Constant(_AUG_OPERATORS[type(node.op)]), write, key, value],
+            keywords=[],
+        )
+        statement = ast.Expr(value=call)
+        for new in (write, write.func, call, call.func, call.args[0], statement):
+            ast.copy_location(new, node)
+        return statement
+
+
+_AUG_OPERATORS = {
+    ast.Add: "+=", ast.Sub: "-=", ast.Mult: "*=", ast.Div: "/=", ast.FloorDiv: "//=",
+    ast.Mod: "%=", ast.Pow: "**=", ast.LShift: "<<=", ast.RShift: ">>=", ast.BitAnd: "&=",
+    ast.BitOr: "|=", ast.BitXor: "^=", ast.MatMult: "@=",
+}  # fmt: skip
+
+
 def _compile_uncached(source: str) -> CompiledScript:
     tree = _parse(source)
     _check_policy(tree)
+    check_compile_budget(tree)
+    # Found now (RestrictedPython rewrites the tree in place), raised once the policy's own
+    # refusals are known: those say more about a script than a missing name.
+    missing = undefined_name(tree, source, SCRIPT_NAMES)
     try:
-        result = compile_restricted_exec(tree, filename=SCRIPT_FILENAME)
+        result = compile_restricted_exec(tree, filename=SCRIPT_FILENAME, policy=_ScriptTransformer)
     except (RecursionError, MemoryError) as exc:
         raise ScriptSyntaxError("code is nested too deeply or too large to compile", 1, 1) from exc
     except SyntaxError as exc:  # found by the compiler, not the parser: 'return' outside function
@@ -93,6 +140,8 @@ def _compile_uncached(source: str) -> CompiledScript:
     if result.errors or result.code is None:
         line, message = _split_rp_error(result.errors[0] if result.errors else "cannot compile")
         raise ScriptSecurityError(message, line)
+    if missing is not None:
+        raise missing
     return CompiledScript(code=result.code, sha256=code_sha256(source))
 
 
@@ -137,7 +186,12 @@ def _check_policy(tree: ast.Module) -> None:
             raise ScriptSecurityError(message, getattr(node, "lineno", None))
         if isinstance(node, ast.Name) and node.id in _FORBIDDEN_NAMES:
             raise ScriptSecurityError(f'"{node.id}" is not allowed', node.lineno)
-        if isinstance(node, ast.Name | ast.arg) and _name_of(node).startswith("_"):
+        # ``_`` alone is the everyday throwaway name; it is none of the guards' names.
+        if (
+            isinstance(node, ast.Name | ast.arg)
+            and _name_of(node).startswith("_")
+            and (_name_of(node) != "_")
+        ):
             raise ScriptSecurityError(
                 f'"{_name_of(node)}" is not allowed: names may not start with "_"', node.lineno
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ScriptRejected(Exception):
     """Base for code refused before it runs; carries what API.md's 400 body shows."""
@@ -14,8 +16,8 @@ class ScriptRejected(Exception):
         self.line = line
         self.column = column
 
-    def details(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         if self.line is not None:
             out["line"] = self.line
         if self.column is not None:
@@ -33,3 +35,19 @@ class ScriptSecurityError(ScriptRejected):
     """The code parses but breaks the sandbox policy."""
 
     error_type = "SecurityError"
+
+
+class ScriptNameError(ScriptRejected):
+    """The code reads a name that it never assigns and that the sandbox does not provide."""
+
+    error_type = "NameError"
+
+    def __init__(
+        self, message: str, line: int, column: int, *, name: str, suggestions: list[str]
+    ) -> None:
+        super().__init__(message, line, column)
+        self.name = name
+        self.suggestions = suggestions
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "name": self.name, "suggestions": list(self.suggestions)}

@@ -13,11 +13,17 @@ The lookup is one set membership test, which keeps guarded code close to plain
 from __future__ import annotations
 
 import operator
+import statistics
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+
+_LINEAR_REGRESSION = type(statistics.linear_regression([0.0, 1.0], [0.0, 1.0]))
+# pow's integer results beyond this are no number a script can return (floats end at 1,024
+# bits) and take CPU and memory out of proportion: refused before they are computed.
+MAX_POW_BITS = 1 << 20
 
 
 class SecurityError(AttributeError, TypeError):
@@ -78,11 +84,37 @@ _ALLOWED_ATTRIBUTES: frozenset[tuple[type, str]] = frozenset(
     | {(range, "start"), (range, "stop"), (range, "step"), (range, "count"), (range, "index")}
     # dict views: ``mapping`` would hand out a proxy of the dict, which adds nothing.
     | {(type({}.keys()), "isdisjoint"), (type({}.items()), "isdisjoint")}
+    # What statistics returns: linear_regression's named pair (a tuple of two floats).
+    | {(_LINEAR_REGRESSION, name) for name in ("slope", "intercept", "count", "index")}
 )
+
+# What analysts reach for out of habit (pandas, numpy) on a series, which is a plain tuple
+# here: the helper or builtin that does it (``xs`` stands for the series).
+_INSTEAD = {
+    "mean": "mean(xs)", "average": "mean(xs)", "std": "stdev(xs) (sample) or pstdev(xs)",
+    "stdev": "stdev(xs)", "pstdev": "pstdev(xs)", "var": "stdev(xs) ** 2",
+    "sum": "sum(xs)", "max": "max(xs)", "min": "min(xs)", "abs": "abs(x)",
+    "round": "round(x, n)", "median": "statistics.median(xs)",
+    "quantile": "statistics.quantiles(xs, n=4)", "rolling": "sma(xs, n), highest(xs, n), ...",
+    "ewm": "ema(xs, n)", "pct_change": "pct_change(xs, n)", "shift": "shift(xs, n)",
+    "diff": "[b - a for a, b in zip(xs, xs[1:])]", "rank": "ts_rank(xs, n)",
+    "corr": "corr(xs, ys, n)", "cov": "statistics.covariance(xs, ys)", "sort": "sorted(xs)",
+    "sort_values": "sorted(xs)", "append": "list(xs), which has append", "tolist": "list(xs)",
+    "to_list": "list(xs)", "iloc": "xs[i] (xs[-1] is the newest)", "head": "xs[:n]",
+    "tail": "xs[-n:]", "log": "math.log(x) or log_returns(xs)", "zscore": "zscore(xs)",
+    "max_drawdown": "max_drawdown(xs)", "size": "len(xs)", "shape": "len(xs)",
+}  # fmt: skip
+# The values a script computes with: an attribute these types lack is a plain mistake.
+_VALUE_TYPES = frozenset((tuple, list, dict, str, int, float, bool, type(None), set, frozenset))
 
 
 def guarded_getattr(obj: object, name: str, default: object = None) -> Any:
-    """``obj.name`` for scripts: allowed pairs only; everything else is an AttributeError."""
+    """``obj.name`` for scripts: allowed pairs only.
+
+    On the value types, an attribute the type does not have at all is Python's own
+    ``AttributeError``, saying what to use instead where we know it (``close.mean()``:
+    ``mean(close)``); anything else refused is a ``SecurityError``.
+    """
     tp = type(obj)
     if (tp, name) in _ALLOWED_ATTRIBUTES:
         return getattr(obj, name)
@@ -90,11 +122,40 @@ def guarded_getattr(obj: object, name: str, default: object = None) -> Any:
         return obj.lookup(name)  # type: ignore[attr-defined]
     if name == "args" and isinstance(obj, BaseException):
         return obj.args
+    if tp in _VALUE_TYPES and not hasattr(tp, name):
+        message = f"'{tp.__name__}' object has no attribute '{name}'"
+        instead = _INSTEAD.get(name)
+        if instead is not None:
+            message += f": use {instead} instead"
+            if "(xs" in instead:
+                message += f", e.g. {instead.replace('xs', 'close')}"
+        raise AttributeError(message)
     raise SecurityError(f"'{tp.__name__}' object has no attribute '{name}' usable in a script")
 
 
 def guarded_getitem(obj: Any, key: Any) -> Any:
-    return obj[key]
+    """``obj[key]``; an index past either end of a series says how long the series is."""
+    try:
+        return obj[key]
+    except IndexError:
+        tp = type(obj)
+        if type(key) is not int or (tp is not tuple and tp is not list):
+            raise
+        raise IndexError(_index_message(obj, key, tp is tuple)) from None
+
+
+def _index_message(obj: tuple | list, key: int, series: bool) -> str:
+    size = len(obj)
+    kind = "series" if series else "list"
+    if key < 0:
+        message = f"index {key} reaches back past the start: this {kind} holds {size} values"
+        if series:
+            message += (
+                f" (one per bar: the window holds {size} bars); ask for more history with "
+                f"`lookback` (up to 2,520 trading days)"
+            )
+        return message
+    return f"index {key} is past the end: this {kind} holds {size} values (0 to {size - 1})"
 
 
 _WRITABLE = (dict, list)
@@ -120,6 +181,7 @@ _INPLACE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "&=": operator.iand,
     "|=": operator.ior,
     "^=": operator.ixor,
+    "@=": operator.imatmul,
 }
 
 
@@ -129,6 +191,21 @@ def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
     except KeyError:
         raise TypeError(f"operator {op} is not supported") from None
     return fn(target, value)
+
+
+def guarded_inplaceitem(op: str, target: Any, key: Any, value: Any) -> None:
+    """``target[key] op= value``; ``target`` has passed ``_write_`` (the compiler calls it)."""
+    target[key] = guarded_inplacevar(op, guarded_getitem(target, key), value)
+
+
+def safe_pow(base: Any, exp: Any, mod: Any = None) -> Any:
+    """The builtin ``pow``, refusing integer results too large to be of use (``pow(10, 10**9)``
+    would take the whole CPU budget and gigabytes): an ``OverflowError`` at once instead."""
+    if mod is None and type(exp) is int and exp > 1 and type(base) in (int, bool):
+        bits = abs(base).bit_length()
+        if bits > 1 and (bits - 1) * exp > MAX_POW_BITS:
+            raise OverflowError(f"pow: the result would have more than {MAX_POW_BITS:,} bits")
+    return pow(base, exp, mod)
 
 
 def guarded_apply(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -143,5 +220,6 @@ GUARDS: dict[str, Any] = {
     "_unpack_sequence_": guarded_unpack_sequence,
     "_write_": guarded_write,
     "_inplacevar_": guarded_inplacevar,
+    "_inplaceitem_": guarded_inplaceitem,
     "_apply_": guarded_apply,
 }

@@ -9,14 +9,15 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from sandbox.guards import GUARDS, FrozenNamespace
+from sandbox.guards import GUARDS, FrozenNamespace, safe_pow
 from sandbox.helpers import HELPERS
 
 SAFE_BUILTIN_NAMES = [
-    "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "isinstance",
-    "len", "list", "map", "max", "min", "range", "reversed", "round", "set", "sorted", "str",
-    "sum", "tuple", "zip",
+    "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "format",
+    "int", "isinstance", "len", "list", "map", "max", "min", "next", "range", "reversed",
+    "round", "set", "sorted", "str", "sum", "tuple", "zip",
 ]  # fmt: skip
+# ``pow`` is guards.safe_pow: the builtin, refusing results too large to be any number here.
 
 # The exceptions a script may raise or catch. BaseException, SystemExit, KeyboardInterrupt
 # and GeneratorExit are left out: a script has no business with the runner's own control flow.
@@ -57,6 +58,7 @@ def _functions_of(module: Any) -> dict[str, Any]:
 def _safe_builtins() -> dict[str, Any]:
     names = SAFE_BUILTIN_NAMES + SAFE_EXCEPTION_NAMES
     table = {name: getattr(builtins, name) for name in names}
+    table["pow"] = safe_pow
     table.update({"None": None, "True": True, "False": False})
     return table
 
@@ -64,6 +66,13 @@ def _safe_builtins() -> dict[str, Any]:
 SAFE_BUILTINS: Mapping[str, Any] = _safe_builtins()
 MATH = FrozenNamespace("math", _functions_of(math))
 STATISTICS = FrozenNamespace("statistics", _functions_of(statistics))
+
+
+# Every name a script may read without assigning it: what the compiler's name check accepts.
+# ``print`` and ``printed`` are RestrictedPython's (it rewrites them to the output collector).
+SCRIPT_NAMES: frozenset[str] = frozenset(
+    {*SAFE_BUILTINS, *HELPERS, *DATA_NAMES, "math", "statistics", "print", "printed"}
+)  # fmt: skip
 
 
 def base_globals() -> dict[str, Any]:

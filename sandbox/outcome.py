@@ -110,7 +110,9 @@ def _number(value: Any, key: str | None) -> int | float:
             raise InvalidResult(f"{_label(key)} must be finite, not {value!r}")
         return value
     if tp is bool:
-        raise InvalidResult(f"{_label(key)} must be a number, not a bool")
+        raise InvalidResult(
+            f"{_label(key)} must be a number, not a bool: write a flag as `1 if ... else 0`"
+        )
     raise InvalidResult(
         f"{_label(key)} must be a number, None or a dict of numbers, not {tp.__name__}"
     )

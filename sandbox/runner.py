@@ -78,6 +78,9 @@ def run_symbol(
     g["ref"] = read_only_reference(item.ref, start, stop)
     g["params"] = json.loads(params_json)  # a fresh copy: no symbol sees another's edits
     g["_print_"] = out.factory
+    # RestrictedPython defines ``_print`` at the top of each scope that prints, but a decorator
+    # (``@print``) is read in the scope around: there it must exist too.
+    g["_print"] = out
     try:
         exec(script.code, g)  # noqa: S102 - restricted code in guarded globals; the point of the sandbox
     except RunnerAbort:
