@@ -14,9 +14,10 @@ from sqlalchemy import Float, String, and_, cast, column, select, values
 from sqlalchemy.orm import Session
 
 from db.market_data import _date_text
-from db.models import StockDailyData
+from db.models import StockDailyData, StockInfo
 
 _bars = StockDailyData.__table__.c
+_info = StockInfo.__table__.c
 
 
 def _wanted(symbols: Sequence[str]):
@@ -59,3 +60,11 @@ def load_closes(
         return list(result.cursor.fetchall())
     finally:
         result.close()
+
+
+def load_sectors(symbols: Sequence[str], *, session: Session) -> dict[str, str | None]:
+    """Each symbol's sector (``info.sector``; absent or None when it has none)."""
+    if not symbols:
+        return {}
+    query = select(_info.symbol, _info.sector).where(_info.symbol.in_(list(dict.fromkeys(symbols))))
+    return dict(session.execute(query).all())

@@ -75,3 +75,38 @@ def store(
         pipe.hset(keys.key, mapping=mapping)
         pipe.expire(keys.key, TTL_SECONDS)
         pipe.execute()
+
+
+def fetch_many(client: redis.Redis, keys: list[CacheKeys]) -> list[dict[str, dict[str, Any]]]:
+    """``fetch`` for many windows (an evaluation's dates) in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    asked = []
+    for k in keys:
+        symbols = list(k.fields)
+        asked.append(symbols)
+        if symbols:
+            pipe.hmget(k.key, [k.fields[s] for s in symbols])
+    answers = iter(pipe.execute())
+    found: list[dict[str, dict[str, Any]]] = []
+    for symbols in asked:
+        raw = next(answers) if symbols else []
+        found.append({s: json.loads(v) for s, v in zip(symbols, raw, strict=True) if v is not None})
+    return found
+
+
+def store_many(
+    client: redis.Redis,
+    batches: Iterable[tuple[CacheKeys, Iterable[tuple[str, Mapping[str, Any]]]]],
+) -> None:
+    """``store`` for many windows in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for keys, outcomes in batches:
+        mapping = {
+            keys.fields[symbol]: json.dumps(outcome, separators=(",", ":"))
+            for symbol, outcome in outcomes
+            if symbol in keys.fields and cacheable(outcome)
+        }
+        if mapping:
+            pipe.hset(keys.key, mapping=mapping)
+            pipe.expire(keys.key, TTL_SECONDS)
+    pipe.execute()

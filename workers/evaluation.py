@@ -1,0 +1,282 @@
+"""Running an evaluation's chunk: one query per chunk for its symbols' whole history, then
+every symbol-date through the same sandbox as ``/execute`` (each run its own window of the
+series, sliced in the child, with the same CPU budget per run), each outcome written once.
+
+The run at date ``d`` sees exactly what ``POST /execute`` with ``as_of = d`` and the same
+``lookback`` sees: the symbol's last ``lookback`` bars on or before ``d``. Its outcomes are
+the result cache's too (same code, params, window and data version), so an evaluation
+repeated with other horizons or quantiles reruns nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import time
+from collections import defaultdict
+from contextlib import closing
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import date
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from db.market_data import ChunkData, data_versions, load_chunk
+from db.session import session_scope
+from logconfig import job_fields
+from sandbox.executor import Limits, run_batch
+from sandbox.runner import SymbolInput
+from workers import result_cache
+from workers.chunking import plan_chunks
+from workers.evaluation_finish import finish_evaluation
+from workers.jobstore import JobSpec, JobStore
+from workers.panel import PanelStore, field
+from workers.runtime import Runtime
+from workers.status import JobStatus
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK_TRIES = 2
+FLUSH_EVERY_OUTCOMES = 256
+FLUSH_EVERY_SECONDS = 0.1
+
+
+def plan_evaluation_chunks(spec: JobSpec, rt: Runtime) -> list[list[str]]:
+    """Chunks of whole symbols (each carries its series once and all dates), sized in
+    symbol-dates so that every worker process gets a few."""
+    s = rt.settings
+    dates = len(spec.evaluation["dates"]) if spec.evaluation else 1
+    return plan_chunks(
+        spec.symbols,
+        processes=s.worker_processes,
+        chunks_per_process=s.chunks_per_process,
+        min_chunk_size=max(1, -(-s.min_chunk_size // dates)),
+    )
+
+
+def process_evaluation_chunk(
+    store: JobStore, spec: JobSpec, chunk_no: int, symbols: list[str], *, rt: Runtime
+) -> None:
+    """Run a chunk's symbol-dates not yet recorded; the chunk that records the last one (or
+    finds the job past its deadline) finishes the job with its figures."""
+    panel = PanelStore(store.r, ttl_seconds=store.ttl)
+    ev = spec.evaluation or {}
+    dates: list[str] = ev["dates"]
+    total = len(spec.symbols) * len(dates)
+    store.mark_running(spec.job_id)
+    deadline = stop_at(store, spec)
+    recorded = panel.recorded(spec.job_id)
+    todo = [s for s in symbols if any(field(i, s) not in recorded for i in range(len(dates)))]
+    if todo and time.time() <= deadline:
+        if store.count_chunk_try(spec.job_id, chunk_no) > MAX_CHUNK_TRIES:
+            log.error("chunk abandoned after repeated worker loss", extra=_fields(spec))
+            err = {"type": "WorkerLost", "message": "the worker running this run died repeatedly"}
+            keys = (field(i, s) for s in todo for i in range(len(dates)))
+            lost = ((k, {"value": None, "error": err}) for k in keys if k not in recorded)
+            panel.record(spec.job_id, lost)
+        else:
+            _run(
+                store,
+                panel,
+                spec,
+                todo,
+                recorded=recorded,
+                deadline=deadline,
+                rt=rt,
+                chunk=chunk_no,
+            )
+    done = panel.done(spec.job_id)
+    status = store.status(spec.job_id)
+    if status is None or status.finished:
+        return
+    if done >= total:
+        finish_evaluation(store, spec, JobStatus.COMPLETED, rt=rt)
+    elif time.time() > deadline:
+        finish_evaluation(store, spec, JobStatus.TIMED_OUT, rt=rt)
+
+
+def stop_at(store: JobStore, spec: JobSpec) -> float:
+    """When runs stop: the job's deadline less the time its figures may take, so that the
+    job ends (with the figures of what finished) before the watchdog would end it."""
+    deadline = store.deadline(spec.job_id) or (time.time() + spec.wall_seconds)
+    return deadline - min(10.0, 0.1 * spec.wall_seconds)
+
+
+def _run(
+    store: JobStore,
+    panel: PanelStore,
+    spec: JobSpec,
+    symbols: list[str],
+    *,
+    recorded: set[str],
+    deadline: float,
+    rt: Runtime,
+    chunk: int,
+) -> None:
+    ev = spec.evaluation or {}
+    dates: list[str] = ev["dates"]
+    started = time.perf_counter()
+    with session_scope(rt.market_engine) as session:  # closed before any user code runs
+        versions = _versions(symbols, session)
+        data = load_chunk(
+            symbols,
+            session=session,
+            lookback=ev["history_bars"],
+            as_of=date.fromisoformat(dates[-1]),
+        )
+    keys = [_cache_keys(spec, d, versions) for d in dates]
+    hits = result_cache.fetch_many(store.r, keys)
+    plan = _Plan(data, spec.lookback, dates, recorded, hits)
+    for symbol in symbols:
+        plan.add(symbol)
+    ready, runs, items = plan.ready, plan.runs, plan.items
+    if ready:
+        panel.record(spec.job_id, ((k, _panel_outcome(o, ev.get("field"))) for k, o in ready))
+        cached = sum(1 for k, o in ready if not _is_missing_data(o))
+        store.add_cache_hits(spec.job_id, cached)
+    limits = Limits(
+        cpu_seconds=rt.settings.symbol_cpu_seconds,
+        memory_mb=rt.settings.child_memory_mb,
+        stdout_bytes=rt.settings.stdout_bytes,
+    )
+    buffer: list[tuple[int, str, dict[str, Any]]] = []
+    last_flush = time.monotonic()
+    with closing(run_batch(spec.code, items, params=spec.params, limits=limits)) as outcomes:
+        for (index, symbol), (_, outcome) in zip(runs, outcomes, strict=False):
+            buffer.append((index, symbol, outcome))
+            now = time.monotonic()
+            if len(buffer) >= FLUSH_EVERY_OUTCOMES or now - last_flush >= FLUSH_EVERY_SECONDS:
+                _flush(store, panel, spec, keys, buffer)
+                last_flush = now
+                if _should_stop(store, spec, deadline):
+                    break
+    _flush(store, panel, spec, keys, buffer)
+    log.info(
+        "evaluation chunk done",
+        extra=_fields(
+            spec,
+            chunk=chunk,
+            symbols=len(symbols),
+            runs=len(runs),
+            seconds=round(time.perf_counter() - started, 3),
+        ),
+    )
+
+
+@dataclass
+class _Plan:
+    """A chunk's runs to make (one input per symbol-date, a symbol's inputs sharing its
+    series) and the outcomes already known (cached, or no data in the window)."""
+
+    data: ChunkData
+    lookback: int
+    dates: list[str]
+    recorded: set[str]
+    hits: list[dict[str, dict[str, Any]]]
+    ready: list[tuple[str, dict[str, Any]]] = dc_field(default_factory=list)
+    runs: list[tuple[int, str]] = dc_field(default_factory=list)
+    items: list[SymbolInput] = dc_field(default_factory=list)
+
+    def add(self, symbol: str) -> None:
+        bars = self.data.bars.get(symbol)
+        info = self.data.info.get(symbol) or {"name": None, "sector": None, "industry": None}
+        for index, day in enumerate(self.dates):
+            key = field(index, symbol)
+            if key in self.recorded:
+                continue
+            hit = self.hits[index].get(symbol)
+            if hit is not None:
+                self.ready.append((key, hit))
+                continue
+            # The window POST /execute with as_of = day would load: the last bars up to it.
+            stop = 0 if bars is None else bisect.bisect_right(bars.dates, day)
+            if stop == 0:
+                self.ready.append((key, _no_data(symbol, day, known=symbol in self.data.known)))
+                continue
+            start = max(0, stop - self.lookback)
+            series = (bars.open, bars.high, bars.low, bars.close, bars.volume)
+            self.items.append(SymbolInput(symbol, bars.dates, *series, info, start, stop))
+            self.runs.append((index, symbol))
+
+
+def _no_data(symbol: str, day: str, *, known: bool) -> dict[str, Any]:
+    if known:
+        err = {"type": "NoData", "message": f"no price data for {symbol} up to {day}"}
+    else:
+        err = {"type": "UnknownSymbol", "message": f"no price data for {symbol}"}
+    return {"value": None, "error": err}
+
+
+def _is_missing_data(outcome: dict[str, Any]) -> bool:
+    err = outcome.get("error") or {}
+    return err.get("type") in ("NoData", "UnknownSymbol")
+
+
+def _panel_outcome(outcome: dict[str, Any], wanted: str | None) -> dict[str, Any]:
+    """The run's value as the panel holds it: ``result``, or ``result[field]`` for dicts."""
+    if outcome.get("error"):
+        return {"value": None, "error": outcome["error"]}
+    value = outcome.get("value")
+    if isinstance(value, dict):
+        if wanted is None:
+            message = "the script returned a dict: give field to say which key is the value"
+            return {"value": None, "error": {"type": "InvalidResult", "message": message}}
+        if wanted not in value:
+            message = f"the script's result has no key {wanted!r} (field)"
+            return {"value": None, "error": {"type": "InvalidResult", "message": message}}
+        return {"value": value[wanted]}
+    if wanted is not None and value is not None:
+        message = f"field is {wanted!r} but the script returned a number, not a dict"
+        return {"value": None, "error": {"type": "InvalidResult", "message": message}}
+    return {"value": value}
+
+
+def _flush(
+    store: JobStore,
+    panel: PanelStore,
+    spec: JobSpec,
+    keys: list[result_cache.CacheKeys],
+    buffer: list[tuple[int, str, dict[str, Any]]],
+) -> None:
+    if not buffer:
+        return
+    wanted = (spec.evaluation or {}).get("field")
+    panel.record(spec.job_id, ((field(i, s), _panel_outcome(o, wanted)) for i, s, o in buffer))
+    by_date: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for index, symbol, outcome in buffer:
+        by_date[index].append((symbol, outcome))
+    result_cache.store_many(store.r, [(keys[i], pairs) for i, pairs in by_date.items()])
+    buffer.clear()
+
+
+def _should_stop(store: JobStore, spec: JobSpec, deadline: float) -> bool:
+    if time.time() > deadline:
+        return True
+    status = store.status(spec.job_id)
+    return status is None or status.finished
+
+
+def _versions(symbols: list[str], session: Session) -> dict[str, int]:
+    try:
+        with session.begin_nested():
+            return data_versions(symbols, session=session)
+    except SQLAlchemyError:
+        return {}
+
+
+def _cache_keys(spec: JobSpec, day: str, versions: dict[str, int]) -> result_cache.CacheKeys:
+    return result_cache.cache_keys(
+        code_sha256=spec.code_sha256,
+        params=spec.params,
+        lookback=spec.lookback,
+        as_of=day,
+        versions=versions,
+    )
+
+
+def _fields(spec: JobSpec, **more: object) -> dict[str, object]:
+    return job_fields(
+        spec.job_id, script_id=spec.script_id, user=spec.owner, kind="evaluation", **more
+    )

@@ -1,0 +1,118 @@
+"""An evaluation's panel in Redis, beside its job (and expiring with it), never in its JSON.
+
+Keys (with the job's TTL):
+
+- ``calc:job:{id}:panel``       hash: ``"{date index}|{symbol}"`` -> the run's outcome (JSON,
+                                value or error, no stdout), each written once (``HSETNX``)
+- ``calc:job:{id}:rows``        list: the finished panel as CSV blocks (``panel.csv`` streams them)
+- ``calc:job:{id}:evaluation``  string: the finished figures (API.md's ``evaluation``)
+
+Progress is the panel's length, so a redelivered chunk cannot count a run twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+import redis
+
+from workers.jobstore import JobStore
+
+ROWS_PER_BLOCK = 2000
+_SCAN_COUNT = 5000
+
+_RECORD = """
+for i = 1, #ARGV, 2 do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(KEYS[2]))
+return redis.call('HLEN', KEYS[1])
+"""
+
+
+def field(index: int, symbol: str) -> str:
+    return f"{index}|{symbol}"
+
+
+def parse_field(raw: bytes | str) -> tuple[int, str]:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    index, _, symbol = text.partition("|")
+    return int(index), symbol
+
+
+class PanelStore:
+    """Reads and writes an evaluation's panel, rows and figures."""
+
+    def __init__(self, client: redis.Redis, *, ttl_seconds: int):
+        self.r = client
+        self.ttl = ttl_seconds
+        self._record = client.register_script(_RECORD)
+
+    @staticmethod
+    def panel_key(job_id: str) -> str:
+        return f"{JobStore.key(job_id)}:panel"
+
+    @staticmethod
+    def rows_key(job_id: str) -> str:
+        return f"{JobStore.key(job_id)}:rows"
+
+    @staticmethod
+    def evaluation_key(job_id: str) -> str:
+        return f"{JobStore.key(job_id)}:evaluation"
+
+    def record(self, job_id: str, outcomes: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Write each run's outcome once (keyed by ``field``); answer how many runs are done."""
+        args: list[Any] = []
+        for key, outcome in outcomes:
+            slim: dict[str, Any] = {"value": outcome.get("value")}
+            if outcome.get("error"):
+                slim["error"] = outcome["error"]
+            args.extend((key, orjson.dumps(slim)))
+        return int(self._record(keys=[self.panel_key(job_id), str(self.ttl)], args=args))
+
+    def done(self, job_id: str) -> int:
+        return int(self.r.hlen(self.panel_key(job_id)))
+
+    def recorded(self, job_id: str) -> set[str]:
+        return {k.decode() for k in self.r.hkeys(self.panel_key(job_id))}
+
+    def outcomes(self, job_id: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """Every recorded run: (date index, symbol, outcome), read in batches."""
+        for raw, value in self.r.hscan_iter(self.panel_key(job_id), count=_SCAN_COUNT):
+            index, symbol = parse_field(raw)
+            yield index, symbol, orjson.loads(value)
+
+    def save_result(self, job_id: str, evaluation: dict[str, Any], blocks: Iterable[str]) -> bool:
+        """Store the figures and the panel's CSV blocks once (the first finisher's stay)."""
+        if not self.r.set(
+            self.evaluation_key(job_id), orjson.dumps(evaluation), nx=True, ex=self.ttl
+        ):
+            return False
+        pipe = self.r.pipeline(transaction=False)
+        rows = self.rows_key(job_id)
+        pipe.delete(rows)
+        for block in blocks:
+            pipe.rpush(rows, block)
+        pipe.expire(rows, self.ttl)
+        pipe.execute()
+        return True
+
+    def evaluation(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.r.get(self.evaluation_key(job_id))
+        return None if raw is None else orjson.loads(raw)
+
+    def row_blocks(self, job_id: str) -> Iterator[bytes]:
+        """The panel's CSV blocks in order, a few at a time (nothing built whole in memory)."""
+        key = self.rows_key(job_id)
+        start = 0
+        while True:
+            blocks = self.r.lrange(key, start, start + 9)
+            if not blocks:
+                return
+            yield from blocks
+            start += len(blocks)
+
+    def discard(self, job_id: str) -> None:
+        self.r.delete(self.panel_key(job_id), self.rows_key(job_id), self.evaluation_key(job_id))
