@@ -96,6 +96,7 @@ class Settings:
     job_wall_seconds: float = 10.0  # default wall-clock limit of a job, from its first chunk
     queue_timeout_seconds: float = 300.0  # a job no worker started by then fails (NoWorker)
     max_job_wall_seconds: float = 60.0  # a request may ask for less, never more
+    evaluation_wall_seconds: float = 600.0  # an evaluation's limit; a request may ask for less
     worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     # The workers' CPU priority (nice): below the API's, so that a burst of submits is
     # answered first and the jobs take what is left (workers.celery_app).
@@ -142,6 +143,9 @@ class Settings:
             ),
             max_job_wall_seconds=_float(
                 env, "CALC_MAX_JOB_WALL_SECONDS", base.max_job_wall_seconds
+            ),
+            evaluation_wall_seconds=_float(
+                env, "CALC_EVALUATION_WALL_SECONDS", base.evaluation_wall_seconds
             ),
             worker_processes=_int(env, "CALC_WORKER_PROCESSES", base.worker_processes),
             worker_niceness=_int(env, "CALC_WORKER_NICENESS", base.worker_niceness),

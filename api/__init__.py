@@ -17,7 +17,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.errors import register_error_handlers
     from api.extension import init_extension
     from api.limits import init_limiter
-    from api.routes import execute, health, jobs, openapi, page, scripts, universe
+    from api.routes import (
+        evaluate,
+        execute,
+        exports,
+        health,
+        jobs,
+        openapi,
+        page,
+        scripts,
+        universe,
+    )
     from workers.celery_app import configure as configure_celery
 
     try:
@@ -32,7 +42,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_celery(settings)
     register_error_handlers(app)
     app.before_request(authenticate)
-    for module in (execute, jobs, scripts, health, openapi, metrics, universe, page):
+    for module in (
+        execute,
+        evaluate,
+        jobs,
+        exports,
+        scripts,
+        health,
+        openapi,
+        metrics,
+        universe,
+        page,
+    ):
         app.register_blueprint(module.bp)
     init_limiter(app, settings)
     register_cli(app)

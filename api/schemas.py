@@ -39,6 +39,13 @@ def _one_of_script_or_id(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [{"required": ["script"]}, {"required": ["script_id"]}]
 
 
+class CrossSection(Strict):
+    """``cross_section`` of ``POST /execute`` (API.md, Cross-sectional transforms)."""
+
+    neutralize: Literal["sector"] | None = None
+    transform: Literal["rank", "zscore", "demean"]
+
+
 class ExecuteRequest(Strict):
     """``POST /execute``: exactly one of ``script`` or ``script_id``."""
 
@@ -54,12 +61,49 @@ class ExecuteRequest(Strict):
     timeout: float | None = Field(
         None, gt=0, description="wall-clock limit in seconds (at most the server's maximum)"
     )
+    cross_section: CrossSection | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ExecuteRequest:
         if (self.script is None) == (self.script_id is None):
             raise ValueError("give exactly one of script or script_id")
         return self
+
+
+class EvaluateRequest(Strict):
+    """``POST /evaluate``: a script run at every rebalance date of a period (API.md)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of_script_or_id)
+
+    script: str | None = Field(None, min_length=1, description="inline code (up to 64 KiB)")
+    script_id: int | None = Field(None, ge=1, le=MAX_ID, description="a saved script")
+    symbols: list[Symbol] = Field(min_length=2, max_length=5000)
+    params: dict[str, Any] = Field(default_factory=dict)
+    lookback: int = Field(252, ge=1, le=2520)
+    start: date
+    end: date
+    every: int = Field(1, ge=1, le=63, description="every n-th calendar date from start")
+    horizons: list[Annotated[int, Field(ge=1, le=252)]] = Field(
+        default_factory=lambda: [1, 5, 21], min_length=1, max_length=5
+    )
+    quantiles: int = Field(5, ge=2, le=10)
+    neutralize: Literal["sector"] | None = None
+    field: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    wait: float = Field(0, ge=0, le=30)
+    timeout: float | None = Field(
+        None, gt=0, description="wall-clock limit in seconds (at most the server's maximum)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvaluateRequest:
+        if (self.script is None) == (self.script_id is None):
+            raise ValueError("give exactly one of script or script_id")
+        return self
+
+    @field_validator("horizons")
+    @classmethod
+    def _sorted_horizons(cls, value: list[int]) -> list[int]:
+        return sorted(set(value))
 
 
 class ValidateRequest(Strict):
@@ -151,12 +195,17 @@ ResultValue = float | dict[str, float | None] | None
 
 class JobResponse(BaseModel):
     job_id: str
+    kind: Literal["execute", "evaluation"] = "execute"
     status: Literal["queued", "running", "completed", "failed", "timed_out", "cancelled"]
     script_id: int | None
     progress: Progress
     results: dict[str, ResultValue] | None = None
     errors: dict[str, SymbolError] | None = None
     stdout: dict[str, str] | None = None
+    cross_section: dict[str, float | None] | None = None
+    evaluation: dict[str, Any] | None = Field(
+        None, description="a finished evaluation's figures (API.md, Evaluating a signal)"
+    )
     error: SymbolError | None
     cache_hits: int
     created_at: str

@@ -22,6 +22,7 @@ def record_submitted(
     created_at: dt.datetime,
     source: str,
     session: Session,
+    kind: str = "execute",
 ) -> None:
     """The row of a job as it is queued; ``record_finished`` completes it."""
     if session.get(Execution, job_id) is not None:
@@ -37,6 +38,7 @@ def record_submitted(
             error_count=0,
             created_at=created_at,
             source=source,
+            kind=kind,
         )
     )
     session.flush()
@@ -58,9 +60,12 @@ def record_finished(
     results: dict[str, Any],
     errors: dict[str, Any],
     session: Session,
+    kind: str = "execute",
+    error_count: int | None = None,
 ) -> None:
     """Complete the audit row (made here if the submit's row is missing) and, for a saved
-    script that still exists, store the run with its results."""
+    script that still exists, store the run with its results (an evaluation is no run:
+    ``GET /scripts/{id}/results`` stays the script's newest execution)."""
     record_submitted(
         job_id=job_id,
         user_id=user_id,
@@ -70,14 +75,15 @@ def record_finished(
         created_at=created_at,
         source=source,
         session=session,
+        kind=kind,
     )  # (nothing when the submit's row is there)
     row = session.get(Execution, job_id)
     row.status = status
-    row.error_count = len(errors)
+    row.error_count = len(errors) if error_count is None else error_count
     row.started_at = started_at
     row.finished_at = finished_at
     row.duration_ms = duration_ms
-    if script_id is not None and session.get(CustomScript, script_id) is not None:
+    if kind == "execute" and script_id is not None and session.get(CustomScript, script_id):
         exists = session.scalar(select(ScriptRun.id).where(ScriptRun.job_id == job_id))
         if exists is None:
             session.add(

@@ -41,6 +41,7 @@ NAMING_CONVENTION = {
 }
 
 JOB_SOURCES = ("api", "schedule")
+JOB_KINDS = ("execute", "evaluation")
 
 
 def utcnow() -> dt.datetime:
@@ -145,6 +146,7 @@ class Execution(Base):
     __tablename__ = "executions"
     __table_args__ = (
         CheckConstraint(f"source IN {JOB_SOURCES!r}", name="source"),
+        CheckConstraint(f"kind IN {JOB_KINDS!r}", name="kind"),
         Index(None, "user_id", "created_at"),
     )
 
@@ -161,6 +163,7 @@ class Execution(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="execute", server_default="execute")
 
 
 class ApiToken(Base):

@@ -7,6 +7,7 @@ cancel), so it runs exactly once per job.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
 import redis
@@ -58,6 +59,8 @@ def record_job(job: Job, public: dict, engine: Engine) -> None:
                 results=public.get("results") or {},
                 errors=public.get("errors") or {},
                 session=session,
+                kind=job.kind,
+                error_count=_evaluation_errors(job) if job.kind == "evaluation" else None,
             )
     except Exception:  # the job itself is finished in Redis; losing its audit copy is logged
         log.exception("job not recorded in the database", extra=_fields(job))
@@ -72,6 +75,13 @@ def record_job(job: Job, public: dict, engine: Engine) -> None:
                 duration_ms=public["duration_ms"],
             ),
         )
+
+
+def _evaluation_errors(job: Job) -> int:
+    """An evaluation's failed runs, from its figures (its panel is not read again here)."""
+    raw = job.fields.get("evaluation")
+    evaluation = json.loads(raw) if raw else None
+    return sum((evaluation or {}).get("errors_by_type", {}).values())
 
 
 def _fields(job: Job, **more: object) -> dict[str, object]:

@@ -65,8 +65,15 @@ def evaluate(panel: PanelStore, spec: JobSpec, *, rt: Runtime) -> tuple[dict[str
         err = outcome.get("error")
         if err:
             errors[err["type"]] += 1
-            examples.append({"symbol": symbol, "date": dates[index], "type": err["type"],
-                             "line": err.get("line"), "message": err["message"]})  # fmt: skip
+            examples.append(
+                {
+                    "symbol": symbol,
+                    "date": dates[index],
+                    "type": err["type"],
+                    "line": err.get("line"),
+                    "message": err["message"],
+                }
+            )
         elif isinstance(outcome.get("value"), (int, float)):
             values[(dates[index], symbol)] = float(outcome["value"])
     with session_scope(rt.market_engine) as session:
@@ -113,8 +120,13 @@ def _examples(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def panel_header(horizons: list[int]) -> list[str]:
-    return ["date", "symbol", "value", *(f"quantile_{h}" for h in horizons),
-            *(f"forward_{h}" for h in horizons)]  # fmt: skip
+    return [
+        "date",
+        "symbol",
+        "value",
+        *(f"quantile_{h}" for h in horizons),
+        *(f"forward_{h}" for h in horizons),
+    ]
 
 
 def csv_blocks(
@@ -134,13 +146,15 @@ def csv_blocks(
         for symbol in spec.symbols:
             key = (day, symbol)
             value = values.get(key)
-            writer.writerow([
-                day,
-                symbol,
-                "" if value is None else repr(value),
-                *(_cell(quantiles[h].get(key), int) for h in horizons),
-                *(_cell(forward[h].get(key), float) for h in horizons),
-            ])  # fmt: skip
+            writer.writerow(
+                [
+                    day,
+                    symbol,
+                    "" if value is None else repr(value),
+                    *(_cell(quantiles[h].get(key), int) for h in horizons),
+                    *(_cell(forward[h].get(key), float) for h in horizons),
+                ]
+            )
             rows += 1
             if rows % ROWS_PER_BLOCK == 0:
                 yield out.getvalue()

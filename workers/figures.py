@@ -134,13 +134,14 @@ def _spearman(x: pd.Series, y: pd.Series) -> float | None:
 def _ic_figures(ics: list[float]) -> dict[str, Any]:
     n = len(ics)
     series = pd.Series(ics, dtype=float)
-    mean = series.mean() if n else math.nan
-    std = series.std(ddof=1) if n > 1 else math.nan
+    mean = float(series.mean()) if n else math.nan
+    std = float(series.std(ddof=1)) if n > 1 else math.nan
+    spread = math.isfinite(std) and std > 0
     return {
         "ic_mean": _num(mean),
         "ic_std": _num(std),
-        "ic_ir": _num(mean / std) if std else None,
-        "ic_t": _num(mean / (std / math.sqrt(n))) if std else None,
+        "ic_ir": _num(mean / std) if spread else None,
+        "ic_t": _num(mean / (std / math.sqrt(n))) if spread else None,
         "ic_hit_rate": _num((series > 0).mean()) if n else None,
         "ic_dates": n,
     }
@@ -212,8 +213,10 @@ def _t(series: pd.Series) -> float | None:
     n = len(series)
     if n < 2:
         return None
-    std = series.std(ddof=1)
-    return _num(series.mean() / (std / math.sqrt(n))) if std else None
+    std = float(series.std(ddof=1))
+    if not (math.isfinite(std) and std > 0):
+        return None
+    return _num(series.mean() / (std / math.sqrt(n)))
 
 
 def _num(x: Any) -> float | None:

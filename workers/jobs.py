@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,14 +13,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from db.audit import record_submitted
+from db.evaluation_data import load_sectors
 from db.market_data import ChunkData, data_versions, latest_date, load_chunk
 from db.session import session_scope
 from logconfig import job_fields
 from sandbox.executor import Limits, run_batch
 from sandbox.runner import SymbolInput
-from workers import result_cache
+from workers import cross_section, result_cache
 from workers.bars_cache import merge, window_keys
 from workers.chunking import plan_chunks
+from workers.evaluation import plan_evaluation_chunks, process_evaluation_chunk
 from workers.jobstore import JobSpec, JobStore, timeout_errors
 from workers.runtime import Runtime
 from workers.status import JobStatus
@@ -52,6 +55,13 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> list[str]:
         log.info("job already finished; not started", extra=_fields(spec, status=str(status)))
         return []
     _record_start(store, spec, rt=rt)
+    if spec.kind == "evaluation":
+        chunks = plan_evaluation_chunks(spec, rt)
+        store.set_fields(job_id, chunks=len(chunks))
+        for number, symbols in enumerate(chunks[1:], start=1):
+            send_chunk(job_id, number, symbols)
+        log.info("evaluation started", extra=_fields(spec, runs=spec.total, chunks=len(chunks)))
+        return chunks[0] if chunks else []
     if spec.as_of is None:
         with session_scope(rt.market_engine) as session:
             newest = latest_date(session=session)
@@ -84,6 +94,7 @@ def _record_start(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
                 symbol_count=len(spec.symbols),
                 created_at=datetime.fromtimestamp(created, tz=UTC),
                 source=spec.source,
+                kind=spec.kind,
                 session=session,
             )
     except SQLAlchemyError:
@@ -100,6 +111,9 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
             "chunk dropped", extra={**job_fields(job_id), "chunk": chunk_no, "status": str(status)}
         )
         return
+    if spec.kind == "evaluation":
+        process_evaluation_chunk(store, spec, chunk_no, symbols, rt=rt)
+        return
     store.mark_running(job_id)
     recorded = store.recorded_symbols(job_id)
     todo = [s for s in symbols if s not in recorded]
@@ -114,7 +128,7 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
         store.record_outcomes(job_id, ((s, {"value": None, "error": err}) for s in todo))
     elif todo:
         _run_symbols(store, spec, todo, rt=rt, chunk_no=chunk_no)
-    _complete_if_done(store, spec)
+    _complete_if_done(store, spec, rt=rt)
 
 
 def _run_symbols(
@@ -122,7 +136,7 @@ def _run_symbols(
 ) -> None:
     deadline = store.deadline(spec.job_id) or (time.time() + spec.wall_seconds)
     if time.time() > deadline:  # queued past the job's deadline: not run late
-        _time_out(store, spec)
+        _time_out(store, spec, rt=rt)
         return
     as_of = date.fromisoformat(spec.as_of) if spec.as_of else None
     # The session is closed before any user code runs (STYLE 12).
@@ -168,7 +182,7 @@ def _run_symbols(
         ),
     )
     if time.time() > deadline:
-        _time_out(store, spec)
+        _time_out(store, spec, rt=rt)
 
 
 def _load(
@@ -218,15 +232,38 @@ def _should_stop(store: JobStore, spec: JobSpec, deadline: float) -> bool:
     return status is None or status.finished
 
 
-def _time_out(store: JobStore, spec: JobSpec) -> None:
+def _time_out(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
+    _cross_section(store, spec, rt=rt)
     if store.finish(spec.job_id, JobStatus.TIMED_OUT, **timeout_errors(spec.wall_seconds)):
         log.info("job timed out", extra=_fields(spec))
 
 
-def _complete_if_done(store: JobStore, spec: JobSpec) -> None:
+def _complete_if_done(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
     done = store.record_outcomes(spec.job_id, ())
-    if done >= len(spec.symbols) and store.finish(spec.job_id, JobStatus.COMPLETED):
+    if done < len(spec.symbols):
+        return
+    _cross_section(store, spec, rt=rt)
+    if store.finish(spec.job_id, JobStatus.COMPLETED):
         log.info("job completed", extra=_fields(spec, symbols=done))
+
+
+def _cross_section(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
+    """The job's ``cross_section`` (when asked), from what finished, before it ends."""
+    if spec.cross_section is None or (store.status(spec.job_id) or JobStatus.QUEUED).finished:
+        return
+    job = store.load_any(spec.job_id)
+    values = {s: json.loads(raw).get("value") for s, raw in (job.results if job else {}).items()}
+    sectors: dict[str, str | None] = {}
+    if spec.cross_section.get("neutralize") == "sector":
+        with session_scope(rt.market_engine) as session:
+            sectors = load_sectors(spec.symbols, session=session)
+    transformed = cross_section.transform(
+        values,
+        how=spec.cross_section["transform"],
+        neutralize=spec.cross_section.get("neutralize"),
+        sectors=sectors,
+    )
+    store.set_fields(spec.job_id, cross_section=json.dumps(transformed))
 
 
 def _fields(spec: JobSpec, **more: object) -> dict[str, object]:

@@ -30,6 +30,8 @@ PREFIX = "calc"
 WATCHDOG_GRACE_SECONDS = 2.0  # past its deadline plus this, a read reports the job timed out
 FINISHER_GRACE_SECONDS = 30.0  # a claim to finish a job older than this was abandoned
 MAX_JOBS_LISTED = 1000
+# An evaluation's keys beside its job (workers/panel.py): panel, CSV rows, figures.
+EVALUATION_PARTS = ("panel", "rows", "evaluation", "evaluation:claim")
 
 
 def new_job_id() -> str:
@@ -63,6 +65,17 @@ class JobSpec:
     wall_seconds: float
     script_id: int | None = None
     source: str = "api"
+    kind: str = "execute"  # or "evaluation" (API.md), whose spec is in ``evaluation``
+    # An evaluation's rebalance dates, history, horizons, quantiles, neutralize, field.
+    evaluation: dict[str, Any] | None = None
+    cross_section: dict[str, Any] | None = None  # an execute job's transform (API.md)
+
+    @property
+    def total(self) -> int:
+        """What progress counts: symbols, or an evaluation's symbol-dates."""
+        if self.evaluation is not None:
+            return len(self.symbols) * len(self.evaluation["dates"])
+        return len(self.symbols)
 
 
 # Flip queued -> running once, stamping the start and the wall-clock deadline.
@@ -196,8 +209,13 @@ class JobStore:
             "status": JobStatus.QUEUED.value,
             "created_at": now,
             "deadline": now + self.queue_timeout,
-            "total": len(spec.symbols),
+            "total": spec.total,
+            "kind": spec.kind,
         }
+        if spec.evaluation is not None:
+            fields["evaluation_spec"] = json.dumps(spec.evaluation)
+        if spec.cross_section is not None:
+            fields["cross_section_spec"] = json.dumps(spec.cross_section)
         ends_by = now + self.queue_timeout + spec.wall_seconds + WATCHDOG_GRACE_SECONDS
         limit = "" if active_limit is None else active_limit
         keys = [self.key(spec.job_id), self._owner_index(spec.owner), self._active(spec.owner)]
@@ -219,6 +237,7 @@ class JobStore:
             self._results(job_id),
             self._finish(job_id),
             f"{self.key(job_id)}:tries",
+            *(f"{self.key(job_id)}:{part}" for part in EVALUATION_PARTS),
         )
         pipe.zrem(self._owner_index(owner), job_id)
         pipe.zrem(self._active(owner), job_id)
@@ -242,6 +261,11 @@ class JobStore:
             wall_seconds=float(h["wall_seconds"]),
             script_id=int(h["script_id"]) if h.get("script_id") else None,
             source=h.get("source", "api"),
+            kind=h.get("kind", "execute"),
+            evaluation=json.loads(h["evaluation_spec"]) if h.get("evaluation_spec") else None,
+            cross_section=(
+                json.loads(h["cross_section_spec"]) if h.get("cross_section_spec") else None
+            ),
         )
 
     def status(self, job_id: str) -> JobStatus | None:
@@ -304,10 +328,12 @@ class JobStore:
         now = time.time() if now is None else now
         if claim and not self.r.set(self._finish(job_id), repr(now), nx=True, ex=self.ttl):
             return False
-        raw = self.r.hmget(self.key(job_id), ["symbols", "started_at", "owner"])
+        raw = self.r.hmget(self.key(job_id), ["symbols", "started_at", "owner", "kind"])
         if raw[0] is None:
             return False  # expired meanwhile
-        if fill_error is not None:
+        # An evaluation's runs that did not finish are not filled in: its figures are of
+        # what finished, and its panel says which runs those were.
+        if fill_error is not None and _text(raw[3] or b"execute") != "evaluation":
             missing = set(json.loads(raw[0])) - self.recorded_symbols(job_id)
             self.record_outcomes(
                 job_id, ((s, {"value": None, "error": fill_error}) for s in missing)
@@ -343,18 +369,35 @@ class JobStore:
             return None
         if self._overdue(h) and self.expire_overdue(job_id, h):
             return self.load(job_id, owner=owner, with_results=with_results)
+        if h.get("kind") == "evaluation":
+            finished = JobStatus(h["status"]).finished
+            return self._load_evaluation(job_id, h, with_figures=with_results and finished)
         if with_results:
             results = _decode(self.r.hgetall(self._results(job_id)))
             return Job(h, results, len(results))
         return Job(h, None, int(self.r.hlen(self._results(job_id))))
+
+    def _load_evaluation(self, job_id: str, h: dict[str, str], *, with_figures: bool) -> Job:
+        """An evaluation: progress over its panel, and once finished its figures."""
+        base = self.key(job_id)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hlen(f"{base}:panel")
+        pipe.get(f"{base}:evaluation")
+        done, evaluation = pipe.execute()
+        if with_figures:
+            h = {**h, "evaluation": _text(evaluation) if evaluation is not None else "null"}
+        return Job(h, None, int(done))
 
     def load_any(self, job_id: str) -> Job | None:
         """The job whoever owns it (for the workers' own bookkeeping, never for a response)."""
         raw = self.r.hgetall(self.key(job_id))
         if not raw:
             return None
+        h = _decode(raw)
+        if h.get("kind") == "evaluation":
+            return self._load_evaluation(job_id, h, with_figures=True)
         results = _decode(self.r.hgetall(self._results(job_id)))
-        return Job(_decode(raw), results, len(results))
+        return Job(h, results, len(results))
 
     def _overdue(self, h: dict[str, str]) -> bool:
         if JobStatus(h["status"]).finished:
@@ -435,6 +478,10 @@ class Job:
     def status(self) -> JobStatus:
         return JobStatus(self.fields["status"])
 
+    @property
+    def kind(self) -> str:
+        return self.fields.get("kind", "execute")
+
     def summary(self) -> dict[str, Any]:
         """The public job without ``results`` and ``stdout``: what the audit trail and the
         metrics need. Only outcomes that hold an error are parsed (``_compact`` writes the key
@@ -451,7 +498,7 @@ class Job:
     def to_public(self) -> dict[str, Any]:
         head = self._head()
         # API.md's order: the per-symbol fields come right after ``progress``.
-        body = {k: head[k] for k in ("job_id", "status", "script_id", "progress")}
+        body = {k: head[k] for k in ("job_id", "kind", "status", "script_id", "progress")}
         if self.results is not None:
             results: dict[str, Any] = {}
             errors: dict[str, Any] = {}
@@ -467,6 +514,10 @@ class Job:
                 if outcome.get("stdout"):
                     stdout[symbol] = outcome["stdout"]
             body.update(results=results, errors=errors, stdout=stdout)
+        if "cross_section" in self.fields:  # written by the worker that finished the job
+            body["cross_section"] = json.loads(self.fields["cross_section"])
+        if "evaluation" in self.fields:  # a finished evaluation, read with its figures
+            body["evaluation"] = json.loads(self.fields["evaluation"])
         body.update((k, v) for k, v in head.items() if k not in body)
         return body
 
@@ -477,6 +528,7 @@ class Job:
         finished = _float_or_none(f.get("finished_at"))
         return {
             "job_id": f["job_id"],
+            "kind": self.kind,
             "status": self.status.value,
             "script_id": int(f["script_id"]) if f.get("script_id") else None,
             "progress": {"done": self.done, "total": int(f["total"])},

@@ -94,6 +94,7 @@ def _job_spec(body: ExecuteRequest, owner: str | None) -> JobSpec:
         wall_seconds=min(body.timeout or settings.job_wall_seconds, settings.max_job_wall_seconds),
         script_id=body.script_id,
         source="api",
+        cross_section=body.cross_section.model_dump() if body.cross_section else None,
     )
 
 
