@@ -7,9 +7,6 @@
   in a 200-client burst one process took three quarters of the submits while the other idled.
   With SO_REUSEPORT a second server could bind the same port and silently share it (a stale
   one, say), so ``on_starting`` refuses to start when the port is already listened on.
-- Each process runs on a CPU of its own (``api/cpu_pinning.py``; ``CALC_API_PIN_CPUS=off``
-  lets them move): the master picks it in ``pre_fork``, the new process pins itself in
-  ``post_fork``, before it starts any thread.
 - ``post_worker_init`` warms each new process up (``api/warmup.py``) before it takes requests.
 - Idle client connections are kept 75 s, longer than clients and proxies keep theirs
   (typically 15-60 s): with gunicorn's default of 2 s, a client reusing a connection the server
@@ -58,25 +55,8 @@ def on_starting(server) -> None:
                 raise SystemExit(f"gunicorn: cannot listen on {address}: {exc.strerror}") from None
 
 
-def pre_fork(server, worker) -> None:
-    """Choose the new process's CPU (in the master, which knows the live processes' CPUs)."""
-    from api.cpu_pinning import cpu_for_new_process
-    from settings import Settings
-
-    worker.cpu = None
-    if Settings.from_env().api_pin_cpus:
-        worker.cpu = cpu_for_new_process(getattr(w, "cpu", None) for w in server.WORKERS.values())
-
-
-def post_fork(server, worker) -> None:
-    """Pin the new process to its CPU before it starts a thread (threads inherit it)."""
-    from api.cpu_pinning import pin_this_process
-
-    pin_this_process(worker.cpu)
-
-
 def post_worker_init(worker) -> None:
     """Warm the new process up before it serves (``api/warmup.py``)."""
-    from api.warmup import warm_up
+    from api.warmup import warm_up  # noqa: PLC0415 - read by the master; the app loads per process
 
     warm_up(worker.wsgi)

@@ -89,7 +89,6 @@ class Settings:
     rate_limit_execute: str = "30 per second"  # per user (token) or address
     rate_limit_default: str = "300 per second"
     api_active_requests: int = 4  # requests of one API process running at once (api/slots.py)
-    api_pin_cpus: bool = True  # each API process on a CPU of its own (api/cpu_pinning.py)
 
     # Jobs.
     job_ttl_seconds: int = 24 * 3600
@@ -98,9 +97,6 @@ class Settings:
     max_job_wall_seconds: float = 60.0  # a request may ask for less, never more
     evaluation_wall_seconds: float = 600.0  # an evaluation's limit; a request may ask for less
     worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
-    # The workers' CPU priority (nice): below the API's, so that a burst of submits is
-    # answered first and the jobs take what is left (workers.celery_app).
-    worker_niceness: int = 19
     chunks_per_process: int = 2
     min_chunk_size: int = 100  # per-chunk costs (a task hop, a query, a fork) amortize over this
 
@@ -135,7 +131,6 @@ class Settings:
             rate_limit_execute=env.get("CALC_RATE_LIMIT_EXECUTE") or base.rate_limit_execute,
             rate_limit_default=env.get("CALC_RATE_LIMIT_DEFAULT") or base.rate_limit_default,
             api_active_requests=_int(env, "CALC_API_ACTIVE_REQUESTS", base.api_active_requests),
-            api_pin_cpus=_switch(env, "CALC_API_PIN_CPUS", base.api_pin_cpus),
             job_ttl_seconds=_int(env, "CALC_JOB_TTL_SECONDS", base.job_ttl_seconds),
             job_wall_seconds=_float(env, "CALC_JOB_WALL_SECONDS", base.job_wall_seconds),
             queue_timeout_seconds=_float(
@@ -148,7 +143,6 @@ class Settings:
                 env, "CALC_EVALUATION_WALL_SECONDS", base.evaluation_wall_seconds
             ),
             worker_processes=_int(env, "CALC_WORKER_PROCESSES", base.worker_processes),
-            worker_niceness=_int(env, "CALC_WORKER_NICENESS", base.worker_niceness),
             chunks_per_process=_int(env, "CALC_CHUNKS_PER_PROCESS", base.chunks_per_process),
             min_chunk_size=_int(env, "CALC_MIN_CHUNK_SIZE", base.min_chunk_size),
             symbol_cpu_seconds=_float(env, "CALC_SYMBOL_CPU_SECONDS", base.symbol_cpu_seconds),

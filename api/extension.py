@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from celery import Celery
 from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,8 +15,9 @@ from api.token_stamps import TokenStamper
 from db.session import make_engine, make_session_factory
 from db.tokens import TokenLookup
 from settings import Settings
-from workers.durable import after_finish
+from workers.durable import durable_store
 from workers.jobstore import JobStore
+from workers.publisher import make_publisher
 
 
 @dataclass
@@ -23,6 +25,7 @@ class CalcExtension:
     settings: Settings
     redis: redis.Redis
     store: JobStore
+    celery: Celery  # publishes tasks by name (workers.publisher)
     engine: Engine
     market_engine: Engine
     sessions: sessionmaker[Session]
@@ -48,12 +51,8 @@ def init_extension(app: Flask, settings: Settings) -> CalcExtension:
     ext = CalcExtension(
         settings=settings,
         redis=client,
-        store=JobStore(
-            client,
-            ttl_seconds=settings.job_ttl_seconds,
-            queue_timeout=settings.queue_timeout_seconds,
-            on_finish=lambda store, job: after_finish(store, job, engine),
-        ),
+        store=durable_store(client, settings, engine),
+        celery=make_publisher(settings),
         engine=engine,
         market_engine=market,
         sessions=make_session_factory(engine),

@@ -1,9 +1,7 @@
 """Doing in a new API process, before its first request, what its first requests would do.
 
-Measured here: in the first burst after a start, a quarter of the API's CPU went on importing
-the task modules and rendering the task message template (``workers.task_messages``) on the
-first submits, which every submit behind them waited for. The connection pools are filled
-too, with as many connections as requests may run at once (``api/slots.py``); otherwise the
+The connection pools are filled with as many connections as requests may run at once
+(``api/slots.py``), and the publisher's connection to the broker is opened; otherwise the
 first burst's submits wait on Redis and database handshakes. gunicorn calls ``warm_up`` in
 each process it starts (``post_worker_init`` in ``gunicorn.conf.py``). Best effort: with Redis
 or the database down a step is skipped, and the first request that needs it does it.
@@ -18,7 +16,6 @@ from contextlib import ExitStack
 from flask import Flask
 
 from api.extension import CalcExtension
-from workers.submit import prepare_submit
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +40,17 @@ def warm_up(app: Flask) -> list[str]:
             for _ in range(count):
                 held.enter_context(ext.engine.connect())
 
+    def connect_publisher() -> None:
+        with ext.celery.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+
     def serve_a_request() -> None:  # Flask's, werkzeug's and our request machinery
         app.test_client().get("/api/custom-calculations/openapi.json")
 
     steps: dict[str, Callable[[], object]] = {
         "redis": fill_redis_pool,
         "database": fill_database_pool,
-        "task message": prepare_submit,
+        "broker": connect_publisher,
         "request": serve_a_request,
     }
     failed = []

@@ -28,7 +28,7 @@ import time
 
 import requests
 
-from bench.run_bench import end_to_end, universe
+from bench.common import end_to_end, universe
 from bench.workload import SCRIPTS
 from settings import PROJECT_ROOT
 

@@ -21,10 +21,12 @@ import time
 from datetime import date
 
 import requests
+from sqlalchemy import select
 
 from bench.workload import PURE_PYTHON
 from db.evaluation_data import trading_calendar
 from db.market_data import load_chunk
+from db.models import StockInfo
 from db.session import make_engine, session_scope
 from sandbox.helpers import HELPERS
 from settings import Settings
@@ -48,10 +50,6 @@ def symbols_with_data(limit: int) -> list[str]:
 
 
 def _all(session) -> list[str]:
-    from sqlalchemy import select
-
-    from db.models import StockInfo
-
     return list(session.scalars(select(StockInfo.symbol)))
 
 

@@ -15,7 +15,7 @@ import math
 import statistics
 import time
 
-from bench.run_bench import universe
+from bench.common import universe
 from sandbox.executor import Limits, run_batch_in_process
 from sandbox.runner import SymbolInput
 

@@ -21,8 +21,8 @@ import resource
 import statistics
 import time
 
+from bench.common import packed_items, universe
 from bench.proc import cpu_seconds
-from bench.run_bench import packed_items, universe
 from bench.workload import SCRIPTS
 from sandbox.executor import Limits, run_batch, run_batch_in_process, start_isolation
 from sandbox.isolation import fork_server

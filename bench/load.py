@@ -24,30 +24,12 @@ from collections import Counter
 
 import uvloop
 
+from bench.common import API, make_tokens, percentile, universe
 from bench.http_client import HttpConnection
 from bench.proc import cpu_by_group, cpu_seconds
-from bench.run_bench import universe
 from bench.workload import WITH_HELPERS
 
 POLL_SECONDS = 1.0  # how often a frontend polls a job it is waiting for
-API = "/api/custom-calculations"
-
-
-def make_tokens(count: int) -> list[str]:
-    from db.session import make_engine, session_scope
-    from db.tokens import create_token
-    from settings import Settings
-
-    engine = make_engine(Settings.from_env().database_url)
-    with session_scope(engine) as session:
-        tokens = [create_token(f"load-{i}", session=session)[1] for i in range(count)]
-    engine.dispose()
-    return tokens
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class LoadRun:

@@ -16,86 +16,16 @@ stages (``bench.stages``). What isolation costs a job end to end: ``bench.ab_iso
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import itertools
 import statistics
 import time
 from collections.abc import Callable
 
-import requests
-from sqlalchemy import func, select
-
+from bench.common import end_to_end, packed_items, universe
+from bench.stages import print_stages
 from bench.workload import SCRIPTS
-from db.market_data import ChunkData, load_chunk
-from db.models import StockDailyData
-from db.session import make_engine, session_scope
 from sandbox.executor import Limits, run_batch, run_batch_in_process
 from sandbox.helpers import HELPERS
 from sandbox.runner import SymbolInput
-from settings import Settings
-from workers.bars_cache import Packed
-
-LOOKBACK = 252
-
-
-def universe(size: int) -> list[str]:
-    engine = make_engine(Settings.from_env().market_data_url_or_default)
-    with session_scope(engine) as session:
-        c = StockDailyData.__table__.c
-        rows = (
-            session.execute(
-                select(c.symbol)
-                .group_by(c.symbol)
-                .having(func.count() >= LOOKBACK)
-                .order_by(c.symbol)
-            )
-            .scalars()
-            .all()
-        )
-        if len(rows) < size:
-            raise SystemExit(
-                f"only {len(rows)} symbols have a year of bars; "
-                "run python -m bench.prepare_data first"
-            )
-        data = load_chunk(rows[:size], session=session, lookback=LOOKBACK, as_of=None)
-    engine.dispose()
-    return list(data.bars)[:size], data
-
-
-def packed_items(symbols: list[str], data: ChunkData) -> list[SymbolInput]:
-    """Sandbox inputs with the series packed, as a worker's window cache hands them out."""
-    return [
-        SymbolInput(s, *dataclasses.astuple(Packed.of(data.bars[s])), data.info.get(s, {}))
-        for s in symbols
-    ]
-
-
-_runs = itertools.count()
-
-
-def end_to_end(
-    url: str, code: str, symbols: list[str], *, fresh: bool = True, params: dict | None = None
-) -> float:
-    """HTTP submit to finished job. ``fresh`` adds a unique comment, so the result cache
-    cannot answer (an analyst editing the script); without it, a repeat is served from it."""
-    if fresh:
-        code = f"{code}\n# run {next(_runs)} {time.time()}"
-    started = time.perf_counter()
-    response = requests.post(
-        f"{url}/api/custom-calculations/execute",
-        json={"script": code, "symbols": symbols, "params": params or {}, "wait": 30},
-        timeout=60,
-    )
-    job = response.json()
-    while job["status"] in ("queued", "running"):
-        job = requests.get(f"{url}/api/custom-calculations/jobs/{job['job_id']}", timeout=30).json()
-    elapsed = time.perf_counter() - started
-    if job["status"] != "completed" or job["errors"]:
-        raise SystemExit(
-            f"benchmark job did not complete cleanly: {job['status']} "
-            f"{list(job['errors'].items())[:3]}"
-        )
-    return elapsed
 
 
 def plain_exec(code: str, items: list[SymbolInput]) -> float:
@@ -185,8 +115,6 @@ def main() -> None:
     for size in sizes:
         ratio = sandbox_ms[(size, "helpers")] / sandbox_ms[(size, "pure-python")]
         print(f"{size} symbols: the helpers script takes {ratio:.2f}x the plain loops' time")
-
-    from bench.stages import print_stages
 
     print()
     print_stages(sizes, args.runs, symbols, data, url=args.url)

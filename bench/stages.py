@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import redis
 
-from bench.run_bench import end_to_end, universe
+from bench.common import end_to_end, universe
 from bench.workload import PURE_PYTHON
 from db.market_data import load_chunk
 from db.session import make_engine, session_scope
@@ -27,7 +27,8 @@ from sandbox.compiler import _compile_uncached
 from sandbox.executor import Limits, run_batch
 from sandbox.runner import SymbolInput
 from settings import Settings
-from workers.jobstore import JobSpec, JobStore
+from workers.jobspec import JobSpec
+from workers.jobstore import JobStore
 
 
 def median_ms(fn: Callable[[], object], runs: int) -> float:

@@ -139,9 +139,8 @@ def _map_read_only(fd: int, size: int) -> memoryview:
 def _lock_down(result_fd: int, command_fd: int) -> None:
     """Drop everything the child could misuse, before any chunk arrives."""
     os.setpgid(0, 0)  # its own group: the worker's kill also reaches anything it started
-    # User code yields the CPU to the API (and to the workers' own bookkeeping, unless the
-    # worker runs as nice already: CALC_WORKER_NICENESS): under load, submits and polls stay
-    # quick while jobs take what is left.
+    # User code yields the CPU to the API and to the workers' own bookkeeping: under load,
+    # submits and polls stay quick while jobs take what is left.
     lower_priority(CHILD_NICENESS)  # (the fork server is as nice already)
     # The rest of the signals and the environment were set up by the fork server, for all
     # its children (inherited_set_up); a write to the result pipe the worker closed kills.

@@ -1,4 +1,5 @@
-"""Imports go one way (STYLE.md 1): api -> workers -> {sandbox, db}, api -> {db, sandbox}."""
+"""Imports go one way (STYLE.md 1): api -> workers -> {sandbox, db}, api -> {db, sandbox}; and
+no module imports itself back through others (STYLE.md 16), counting imports inside functions."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import pytest
 
 from settings import PROJECT_ROOT
 
-OURS = {"api", "workers", "sandbox", "db", "settings", "celeryconfig", "logconfig"}
+OURS = {"api", "workers", "sandbox", "db", "settings", "celeryconfig", "logconfig", "bench"}
+PACKAGES = ["api", "bench", "db", "sandbox", "workers"]
 STDLIB = set(sys.stdlib_module_names)
+
+API_LIBRARIES = {"flask", "flask_limiter", "limits", "werkzeug", "pydantic", "redis", "sqlalchemy"}
+API_LIBRARIES |= {"celery", "click", "prometheus_client", "orjson", "croniter"}
 
 # package -> (our modules it may import, third-party roots it may import)
 ALLOWED = {
@@ -32,17 +37,81 @@ ALLOWED = {
             "orjson",
         },
     ),
+    "api": ({"api", "workers", "sandbox", "db", "settings", "logconfig"}, API_LIBRARIES),
 }
 
 
-def imports_of(path: Path) -> set[str]:
+def imported_names(path: Path, modules: set[str] = frozenset()) -> set[str]:
+    """Every dotted name ``path`` imports, at the top or inside a function. ``from a import b``
+    names ``a.b`` when that is one of ``modules``, else ``a``."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in modules else node.module)
+    return found
+
+
+def imports_of(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_names(path)}
+
+
+def our_modules() -> dict[str, Path]:
+    modules = {name: PROJECT_ROOT / f"{name}.py" for name in ("settings", "celeryconfig",
+                                                              "logconfig")}  # fmt: skip
+    for package in PACKAGES:
+        for path in (PROJECT_ROOT / package).rglob("*.py"):
+            parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            modules[name] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of ours it imports."""
+    modules = our_modules()
+    return {
+        name: {n for n in imported_names(path, set(modules)) if n in modules} - {name}
+        for name, path in modules.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
     return found
 
 
@@ -61,7 +130,19 @@ def test_imports_go_one_way(package):
     assert wrong == {}
 
 
+def test_no_import_cycles_anywhere():
+    graph = import_graph()
+    assert "workers.tasks" in graph and "api.routes.execute" in graph
+    assert cycles(graph) == []
+
+
 def test_the_checker_sees_a_wrong_arrow(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import flask\nfrom api.errors import ApiError\nfrom sandbox import guards\n")
     assert imports_of(bad) == {"flask", "api", "sandbox"}
+
+
+def test_the_checker_sees_a_cycle_through_an_import_inside_a_function():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

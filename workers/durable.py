@@ -1,7 +1,7 @@
 """Copying a finished job from Redis into the database: the audit row and a saved script's run.
 
-Called by whoever wins the right to finish a job (a worker, or the API's watchdog or
-cancel), so it runs exactly once per job.
+Called by whoever wins the right to finish a job (a worker, the watchdog, or a cancel),
+so it runs exactly once per job.
 """
 
 from __future__ import annotations
@@ -16,10 +16,22 @@ from sqlalchemy.engine import Engine
 from db.audit import record_finished
 from db.session import session_scope
 from logconfig import job_fields
-from workers.jobstore import Job, JobStore
+from settings import Settings
+from workers.jobstore import JobStore
+from workers.jobview import Job
 from workers.metrics import observe_finished
 
 log = logging.getLogger(__name__)
+
+
+def durable_store(client: redis.Redis, settings: Settings, engine: Engine) -> JobStore:
+    """The job store whose finished jobs are copied into the database at ``engine``."""
+    return JobStore(
+        client,
+        ttl_seconds=settings.job_ttl_seconds,
+        queue_timeout=settings.queue_timeout_seconds,
+        on_finish=lambda store, job: after_finish(store, job, engine),
+    )
 
 
 def _when(raw: str | None) -> dt.datetime | None:

@@ -31,7 +31,8 @@ from sandbox.runner import SymbolInput
 from workers import result_cache
 from workers.chunking import plan_chunks
 from workers.evaluation_finish import finish_evaluation
-from workers.jobstore import JobSpec, JobStore
+from workers.jobspec import JobSpec
+from workers.jobstore import JobStore
 from workers.panel import PanelStore, field
 from workers.runtime import Runtime
 from workers.status import JobStatus

@@ -17,8 +17,10 @@ import pandas as pd
 from db.evaluation_data import load_closes, load_sectors
 from db.session import session_scope
 from logconfig import job_fields
+from workers.deadlines import timed_out
 from workers.figures import Figures, compute, forward_returns
-from workers.jobstore import JobSpec, JobStore, timeout_errors
+from workers.jobspec import JobSpec
+from workers.jobstore import JobStore
 from workers.panel import ROWS_PER_BLOCK, PanelStore
 from workers.runtime import Runtime
 from workers.status import JobStatus
@@ -37,7 +39,7 @@ def finish_evaluation(store: JobStore, spec: JobSpec, status: JobStatus, *, rt: 
         f"{panel.evaluation_key(spec.job_id)}:claim", 1, nx=True, ex=FIGURES_CLAIM_SECONDS
     ):
         return False
-    error = timeout_errors(spec.wall_seconds)["error"] if status is JobStatus.TIMED_OUT else None
+    error = timed_out(spec.wall_seconds).error if status is JobStatus.TIMED_OUT else None
     try:
         evaluation, blocks = evaluate(panel, spec, rt=rt)
         panel.save_result(spec.job_id, evaluation, blocks)

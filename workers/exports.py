@@ -8,7 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from workers.jobstore import Job, JobStore
+from workers.jobstore import JobStore
+from workers.jobview import Job
 from workers.panel import PanelStore
 
 ROWS_PER_BLOCK = 1000

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import redis
-
-from workers.celery_app import app
+from celery import Celery
 
 
 def redis_ok(client: redis.Redis) -> bool:
@@ -14,7 +13,7 @@ def redis_ok(client: redis.Redis) -> bool:
         return False
 
 
-def live_workers(timeout: float = 0.5) -> int:
+def live_workers(app: Celery, timeout: float = 0.5) -> int:
     """How many Celery workers answer a ping within ``timeout`` seconds (0 when none or down)."""
     try:
         replies = app.control.ping(timeout=timeout) or []

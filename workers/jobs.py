@@ -22,8 +22,10 @@ from sandbox.runner import SymbolInput
 from workers import cross_section, result_cache
 from workers.bars_cache import merge, window_keys
 from workers.chunking import plan_chunks
+from workers.deadlines import timed_out
 from workers.evaluation import plan_evaluation_chunks, process_evaluation_chunk
-from workers.jobstore import JobSpec, JobStore, timeout_errors
+from workers.jobspec import JobSpec
+from workers.jobstore import JobStore
 from workers.runtime import Runtime
 from workers.status import JobStatus
 
@@ -234,7 +236,7 @@ def _should_stop(store: JobStore, spec: JobSpec, deadline: float) -> bool:
 
 def _time_out(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
     _cross_section(store, spec, rt=rt)
-    if store.finish(spec.job_id, JobStatus.TIMED_OUT, **timeout_errors(spec.wall_seconds)):
+    if store.end(spec.job_id, timed_out(spec.wall_seconds)):
         log.info("job timed out", extra=_fields(spec))
 
 

@@ -7,14 +7,14 @@ error) and from its audit row after that.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from db.audit import recent_executions
 from db.models import Execution
-from workers.jobstore import JobStore, iso_utc
+from workers.jobstore import JobStore
+from workers.jobview import iso_datetime
 
 
 def recent_jobs(
@@ -44,12 +44,8 @@ def from_audit(row: Execution) -> dict[str, Any]:
         "progress": {"done": row.symbol_count if finished else 0, "total": row.symbol_count},
         "error": None,
         "cache_hits": 0,
-        "created_at": _iso(row.created_at),
-        "started_at": _iso(row.started_at),
-        "finished_at": _iso(row.finished_at),
+        "created_at": iso_datetime(row.created_at),
+        "started_at": iso_datetime(row.started_at),
+        "finished_at": iso_datetime(row.finished_at),
         "duration_ms": row.duration_ms,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else iso_utc(value.timestamp())

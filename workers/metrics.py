@@ -13,12 +13,12 @@ from typing import Any
 
 import redis
 
-from workers.jobstore import PREFIX
+from workers.jobstore import metrics_key
 
-JOBS = f"{PREFIX}:metrics:jobs"  # status -> count
-SYMBOLS = f"{PREFIX}:metrics:symbols"  # "processed" -> count
-SYMBOL_ERRORS = f"{PREFIX}:metrics:symbol_errors"  # error type -> count
-DURATION = f"{PREFIX}:metrics:duration"  # bucket upper bound ("+Inf") / "sum" / "count"
+JOBS = metrics_key("jobs")  # status -> count
+SYMBOLS = metrics_key("symbols")  # "processed" -> count
+SYMBOL_ERRORS = metrics_key("symbol_errors")  # error type -> count
+DURATION = metrics_key("duration")  # bucket upper bound ("+Inf") / "sum" / "count"
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from db.market_data import Bars
 from db.market_index import IndexLevels, bars_between, data_version, index_levels
 from sandbox.runner import SymbolInput
-from workers.jobstore import PREFIX
+from workers.jobstore import reference_index_key
 
 MARKET = "@market"
 SECTOR = "@sector"
@@ -190,7 +190,7 @@ def cached_index_levels(*, session: Session, client: redis.Redis, database: str)
 
 def index_key(database: str, version: int) -> str:
     digest = hashlib.sha256(database.encode()).hexdigest()[:16]
-    return f"{PREFIX}:index:{digest}:{version}"
+    return reference_index_key(digest, version)
 
 
 def _from_redis_or_computed(

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from workers.jobstore import PREFIX
+from workers.jobstore import result_cache_key
 
 TTL_SECONDS = 7 * 24 * 3600
 _NOT_CACHED = frozenset(
@@ -44,7 +44,7 @@ def cache_keys(
     versions: Mapping[str, int],
 ) -> CacheKeys:
     head = json.dumps([code_sha256, lookback, as_of, params], sort_keys=True, separators=(",", ":"))
-    key = f"{PREFIX}:rc:{hashlib.sha256(head.encode()).hexdigest()}"
+    key = result_cache_key(hashlib.sha256(head.encode()).hexdigest())
     return CacheKeys(key, {symbol: f"{symbol}|{v}" for symbol, v in versions.items()})
 
 

@@ -1,7 +1,7 @@
 """A worker process's long-lived objects: settings, Redis client, database engines.
 
-Built lazily on first use and rebuilt after fork, so no socket is shared
-between the parent and its pool processes.
+Built lazily on first use; ``workers.celery_app`` keeps one per process and makes a fresh one
+after fork, so no socket is shared between the parent and its pool processes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from db.session import make_engine
 from settings import Settings
 from workers.bars_cache import BarsCache
-from workers.durable import after_finish
+from workers.durable import durable_store
 from workers.jobstore import JobStore
 
 
@@ -42,12 +42,7 @@ class Runtime:
         return self._redis
 
     def store(self) -> JobStore:
-        return JobStore(
-            self.redis,
-            ttl_seconds=self.settings.job_ttl_seconds,
-            queue_timeout=self.settings.queue_timeout_seconds,
-            on_finish=lambda store, job: after_finish(store, job, self.app_engine),
-        )
+        return durable_store(self.redis, self.settings, self.app_engine)
 
     def engine(self, url: str) -> Engine:
         with self._lock:
@@ -63,6 +58,12 @@ class Runtime:
     def market_engine(self) -> Engine:
         return self.engine(self.settings.market_data_url_or_default)
 
+    def after_fork(self) -> Runtime:
+        """A fresh runtime for a forked child; the parent's connections are left open to it."""
+        for engine in self._engines.values():
+            engine.dispose(close=False)
+        return Runtime(self.settings)
+
     def close(self) -> None:
         if self._redis is not None:
             self._redis.close()
@@ -70,32 +71,3 @@ class Runtime:
         for engine in self._engines.values():
             engine.dispose(close=False)
         self._engines.clear()
-
-
-_current: Runtime | None = None
-
-
-def configure(settings: Settings) -> Runtime:
-    global _current  # noqa: PLW0603 - one runtime per process, replaced only by configure
-    if _current is not None:
-        _current.close()
-    _current = Runtime(settings)
-    return _current
-
-
-def current() -> Runtime:
-    global _current  # noqa: PLW0603 - built on first use in a worker process
-    if _current is None:
-        from workers.celery_app import app
-
-        _current = Runtime(app.conf.calc_settings)
-    return _current
-
-
-def reset_after_fork() -> None:
-    """Drop inherited connections without closing the parent's sockets."""
-    global _current  # noqa: PLW0603 - see above
-    if _current is not None:
-        for engine in _current._engines.values():
-            engine.dispose(close=False)
-        _current = Runtime(_current.settings)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,8 @@ from db.scripts import scheduled_scripts
 from db.session import session_scope
 from logconfig import job_fields
 from sandbox.compiler import code_sha256
-from workers.jobstore import PREFIX, JobSpec, ordered_unique
+from workers.jobspec import DEFAULT_LOOKBACK, JobSpec
+from workers.jobstore import schedule_claim_key
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def claim_key(script_id: int, when: dt.datetime) -> str:
     """The claim of one due time: its wall-clock reading in the schedule's zone, so the two
     instants of a repeated hour are one due time."""
     zone = str(when.tzinfo)  # the zone's name, not its abbreviation (EDT and EST are one zone)
-    return f"{PREFIX}:sched:{script_id}:{zone}:{when.replace(tzinfo=None).isoformat()}"
+    return schedule_claim_key(script_id, f"{zone}:{when.replace(tzinfo=None).isoformat()}")
 
 
 def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
@@ -74,15 +74,13 @@ def enqueue_due(now: dt.datetime, *, rt: Runtime, submit: Submit) -> list[str]:
         claim = claim_key(script_id, when)
         if not rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
             continue  # another beat (or an earlier run of this task) has it
-        spec = JobSpec(
-            job_id=str(uuid.uuid4()),
+        spec = JobSpec.new(
             owner=owner,
             code=code,
             code_sha256=code_sha256(code),
-            symbols=ordered_unique(schedule["symbols"]),
+            symbols=schedule["symbols"],
             params=schedule.get("params") or {},
-            lookback=int(schedule.get("lookback") or 252),
-            as_of=None,
+            lookback=int(schedule.get("lookback") or DEFAULT_LOOKBACK),
             wall_seconds=rt.settings.job_wall_seconds,
             script_id=script_id,
             source="schedule",

@@ -10,13 +10,13 @@ import redis
 from sqlalchemy.exc import OperationalError
 
 from logconfig import job_fields
-from workers import runtime
-from workers.celery_app import app
+from workers.celery_app import app, worker_runtime
 from workers.jobs import process_chunk, start_job
-from workers.jobstore import JobSpec
+from workers.jobspec import JobSpec
 from workers.schedule import enqueue_due
 from workers.status import JobStatus
-from workers.submit import submit_job
+from workers.submit import RUN_JOB, submit_job
+from workers.watchdog import sweep_overdue
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,12 @@ def send_chunk(job_id: str, chunk_no: int, symbols: list[str]) -> None:
     )
 
 
-@app.task(name="calc.run_job", bind=True)
+@app.task(name=RUN_JOB, bind=True)
 def run_job(self, job_id: str) -> None:
     """Split a job into chunks, enqueue the others and run the first here (never waits on
     another task). If the first cannot load its data, it goes to the queue as a
     ``calc.run_chunk`` of its own, which retries with backoff."""
-    rt = runtime.current()
+    rt = worker_runtime()
     first = start_job(job_id, rt=rt, send_chunk=send_chunk)
     if not first:
         return
@@ -55,10 +55,10 @@ def run_job(self, job_id: str) -> None:
 @app.task(name="calc.enqueue_due_scripts")
 def enqueue_due_scripts() -> list[str]:
     """Beat's minute tick: queue the saved scripts whose schedule is due."""
-    rt = runtime.current()
+    rt = worker_runtime()
 
     def submit(spec: JobSpec) -> None:
-        submit_job(spec, store=rt.store())
+        submit_job(spec, store=rt.store(), celery=app)
 
     return enqueue_due(datetime.now(UTC), rt=rt, submit=submit)
 
@@ -66,13 +66,13 @@ def enqueue_due_scripts() -> list[str]:
 @app.task(name="calc.sweep_overdue_jobs")
 def sweep_overdue_jobs() -> list[str]:
     """Beat's half-minute tick: end overdue jobs whose workers died, even if no one reads them."""
-    return runtime.current().store().sweep_overdue()
+    return sweep_overdue(worker_runtime().store())
 
 
 @app.task(name="calc.run_chunk", bind=True, max_retries=CHUNK_RETRIES)
 def run_chunk(self, job_id: str, chunk_no: int, symbols: list[str]) -> None:
     """One chunk of a job: load its bars, run them in the sandbox, record each outcome once."""
-    rt = runtime.current()
+    rt = worker_runtime()
     try:
         process_chunk(job_id, chunk_no, symbols, rt=rt)
     except (OperationalError, redis.ConnectionError) as exc:

@@ -7,7 +7,7 @@ import uuid
 from flask import Blueprint, request
 
 from api.auth import current_owner
-from api.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from api.errors import Conflict, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from api.extension import calc, db_session
 from api.parsing import parse_body
 from api.routes.execute import MAX_IDEMPOTENCY_KEY, check_code_size
@@ -18,8 +18,10 @@ from db.scripts import get_script
 from db.session import session_scope
 from sandbox.compiler import compile_script
 from workers.evaluation_plan import PlanError, plan_dates
-from workers.jobstore import JobSpec, TooManyActiveJobs, ordered_unique, wait_finished
-from workers.submit import IdempotencyConflict, body_fingerprint, submit_job
+from workers.jobspec import JobSpec, ordered_unique
+from workers.jobstore import TooManyActiveJobs
+from workers.submit import IdempotencyConflict, QueueUnavailable, body_fingerprint, submit_job
+from workers.waiting import wait_finished
 
 bp = Blueprint("evaluate", __name__, url_prefix="/api/custom-calculations")
 
@@ -42,6 +44,7 @@ def evaluate():
         submitted = submit_job(
             spec,
             store=ext.store,
+            celery=ext.celery,
             idempotency_key=None if key is None else f"evaluate:{key}",
             fingerprint=fingerprint,
             max_active=ext.settings.max_active_jobs,
@@ -50,6 +53,10 @@ def evaluate():
         raise Conflict(str(exc), {"Idempotency-Key": "used with another body"}) from None
     except TooManyActiveJobs as exc:
         raise RateLimited(str(exc), {"jobs": str(exc)}, headers={"Retry-After": "2"}) from None
+    except QueueUnavailable as exc:
+        raise ServiceUnavailable(
+            str(exc), {"redis": "unavailable"}, headers={"Retry-After": "5"}
+        ) from None
     if body.wait > 0:
         with ext.slots.released():
             wait_finished(

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import uuid
-
 from flask import Blueprint, request
 
 from api.auth import current_owner
-from api.errors import Conflict, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
+from api.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from api.extension import calc, db_session
 from api.parsing import parse_body
 from api.routes.jobs import job_response, queued_response
 from api.schemas import ExecuteRequest, ValidateRequest
 from db.scripts import get_script
 from sandbox.compiler import compile_script
-from workers.jobstore import JobSpec, TooManyActiveJobs, ordered_unique, wait_finished
-from workers.submit import IdempotencyConflict, body_fingerprint, submit_job
+from workers.jobspec import JobSpec
+from workers.jobstore import TooManyActiveJobs
+from workers.submit import IdempotencyConflict, QueueUnavailable, body_fingerprint, submit_job
+from workers.waiting import wait_finished
 
 bp = Blueprint("execute", __name__, url_prefix="/api/custom-calculations")
 
@@ -51,6 +58,7 @@ def execute():
         submitted = submit_job(
             spec,
             store=ext.store,
+            celery=ext.celery,
             idempotency_key=key,
             fingerprint=fingerprint,
             max_active=ext.settings.max_active_jobs,
@@ -59,6 +67,10 @@ def execute():
         raise Conflict(str(exc), {"Idempotency-Key": "used with another body"}) from None
     except TooManyActiveJobs as exc:
         raise RateLimited(str(exc), {"jobs": str(exc)}, headers={"Retry-After": "2"}) from None
+    except QueueUnavailable as exc:
+        raise ServiceUnavailable(
+            str(exc), {"redis": "unavailable"}, headers={"Retry-After": "5"}
+        ) from None
     if body.wait > 0:
         wait = min(body.wait, ext.settings.max_wait_seconds)
         with ext.slots.released():  # a long poll only waits: others may run meanwhile
@@ -81,13 +93,11 @@ def _job_spec(body: ExecuteRequest, owner: str | None) -> JobSpec:
         code = body.script or ""
     check_code_size(code, settings.max_code_bytes)
     compiled = compile_script(code)
-    symbols = ordered_unique(body.symbols)
-    return JobSpec(
-        job_id=str(uuid.uuid4()),
+    return JobSpec.new(
         owner=owner,
         code=code,
         code_sha256=compiled.sha256,
-        symbols=symbols,
+        symbols=body.symbols,
         params=body.params,
         lookback=body.lookback,
         as_of=body.as_of.isoformat() if body.as_of else None,

@@ -8,7 +8,7 @@ from api.auth import current_owner
 from api.errors import Conflict, NotFound
 from api.extension import calc
 from workers.exports import panel_csv, results_csv
-from workers.jobstore import Job
+from workers.jobview import Job
 
 bp = Blueprint("exports", __name__, url_prefix="/api/custom-calculations")
 

@@ -27,4 +27,4 @@ def health():
 def _live_workers() -> int:
     # Collecting the workers' replies is half a second of waiting: other requests run meanwhile.
     with calc().slots.released():
-        return live_workers(timeout=0.5)
+        return live_workers(calc().celery, timeout=0.5)

@@ -9,7 +9,7 @@ from api.errors import NotFound
 from api.extension import calc, db_session
 from api.parsing import parse_query
 from api.schemas import JobListQuery
-from workers.jobstore import Job
+from workers.jobview import Job
 from workers.listing import recent_jobs
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/custom-calculations")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
 
-from settings import Settings
+from settings import PROJECT_ROOT, Settings
 
 
 def test_factory_builds_the_app_from_settings(app, settings):
@@ -29,14 +30,18 @@ def test_factory_reads_the_environment_when_given_no_settings(monkeypatch, make_
     assert app.extensions["calc"].settings.auth == "required"
 
 
-@pytest.mark.parametrize(
-    ("raw", "pinned"),
-    [("", True), ("on", True), ("1", True), ("off", False), ("0", False), ("FALSE", False)],
-)
-def test_pinning_api_processes_is_a_switch(raw, pinned):
-    assert Settings.from_env({"CALC_API_PIN_CPUS": raw}).api_pin_cpus is pinned
-
-
-def test_a_switch_that_is_neither_on_nor_off_is_refused_by_name():
-    with pytest.raises(ValueError, match="CALC_API_PIN_CPUS"):
-        Settings.from_env({"CALC_API_PIN_CPUS": "sometimes"})
+def test_the_api_process_loads_nothing_of_the_worker_runtime():
+    """The API publishes tasks by name: building the app and submitting import no task module,
+    no worker runtime and no sandbox process code."""
+    probe = (
+        "import sys\n"
+        "from api import create_app\n"
+        "app = create_app()\n"
+        "import api.routes.execute, api.warmup\n"
+        "print(sorted(m for m in sys.modules if m in {"
+        "'workers.tasks', 'workers.celery_app', 'workers.runtime', 'workers.jobs'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -244,8 +244,10 @@ def test_audit_row_for_a_failed_job(app, client):
     from db.models import Execution
 
     job = submit(client, {"script": "result = 1", "symbols": ["AAPL", "MSFT"]}).get_json()
+    from workers.watchdog import expire_overdue
+
     store = app.extensions["calc"].store
-    assert store.expire_overdue(job["job_id"])  # what a read after the queue timeout does
+    assert expire_overdue(store, job["job_id"], now=time.time() + 3600)  # no worker came
     body = client.get(f"{BASE}/jobs/{job['job_id']}").get_json()
     assert body["status"] == "failed" and body["error"]["type"] == "NoWorker"
     with app.app_context():

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 from api.warmup import warm_up
-from workers import submit
 
 
-def test_warm_up_renders_the_task_message_and_opens_connections(app):
-    submit._RUN_JOB_MESSAGES._template = None  # as in a new process
+def test_warm_up_connects_the_publisher_to_the_broker(app):
     assert warm_up(app) == []
-    assert submit._RUN_JOB_MESSAGES._template is not None
-    assert "workers.tasks" in sys.modules
+    with app.extensions["calc"].celery.producer_or_acquire() as producer:
+        assert producer.connection.connected  # the first submit does not wait for it
 
 
 def test_warm_up_opens_as_many_connections_as_requests_may_run_at_once(app):
@@ -36,9 +33,8 @@ def test_warm_up_with_redis_and_the_database_down_skips_them_quickly(settings, m
         database_url="postgresql://postgres@127.0.0.1:1/none",
     )
     app = make_app(down)
-    submit._RUN_JOB_MESSAGES._template = None
     started = time.monotonic()
     failed = warm_up(app)
-    assert {"redis", "database", "task message"} <= set(failed)
+    assert {"redis", "database", "broker"} <= set(failed)
     assert "request" not in failed  # the app itself still answers
     assert time.monotonic() - started < 10

@@ -9,12 +9,11 @@ import statistics
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from settings import PROJECT_ROOT, Settings
+from settings import PROJECT_ROOT
 from tests.api.helpers import closes, sample_symbols
 from tests.e2e.conftest import SUFFIX, children_of
 
@@ -198,24 +197,3 @@ def test_a_second_server_on_the_same_port_refuses_to_start(live):
     assert second.returncode != 0
     assert "cannot listen" in second.stderr + second.stdout
     assert_normal_job_completes(live)
-
-
-def test_the_worker_runs_nicer_than_the_api(live):
-    """The API answers a burst of submits first; the jobs take what CPU is left (the worker
-    sets its niceness before its pool forks, so every pool process has it too)."""
-    expected = min(19, max(os.nice(0), Settings.from_env(live.env).worker_niceness))
-    assert os.getpriority(os.PRIO_PROCESS, live.worker.pid) == expected
-    pool = children_of(live.worker.pid)
-    assert pool
-    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pool} == {expected}
-    api = [live.web.pid, *children_of(live.web.pid)]
-    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in api} == {os.nice(0)}
-    if Path("/proc/self/autogroup").exists():  # each session is a scheduling group: the
-        # worker's (a session of its own, as honcho starts it) must yield too, not the API's
-        assert session_group_niceness(live.worker.pid) == expected
-        assert session_group_niceness(live.web.pid) == 0
-    assert_normal_job_completes(live)
-
-
-def session_group_niceness(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])

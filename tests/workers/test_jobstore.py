@@ -1,4 +1,5 @@
-"""The Redis job store: records first, outcomes once, one finisher, a watchdog for lost jobs."""
+"""The Redis job store: records first, outcomes once, one finisher; the watchdog for lost jobs,
+and reads that show an overdue job ended without writing anything."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import time
 
 import pytest
 
-from workers.jobstore import JobSpec, JobStore, TooManyActiveJobs, new_job_id, wait_finished
+from workers.jobspec import JobSpec, new_job_id
+from workers.jobstore import JobStore, TooManyActiveJobs
 from workers.status import JobStatus
+from workers.waiting import wait_finished
+from workers.watchdog import expire_overdue, sweep_overdue
 
 
 @pytest.fixture
@@ -82,22 +86,41 @@ def test_finishing_fills_symbols_without_outcomes(store):
     assert job["duration_ms"] is not None
 
 
-def test_watchdog_times_out_a_running_job_whose_workers_died(store):
+def test_reading_an_overdue_job_writes_nothing(redis_client):
+    finished = []
+    store = JobStore(redis_client, ttl_seconds=60, on_finish=lambda s, job: finished.append(job))
     spec = make_spec(wall=0.2)
     store.create(spec)
     store.mark_running(spec.job_id, now=time.time() - 10)  # started long ago, nobody finished it
     job = store.load(spec.job_id, owner=None).to_public()
+    assert job["status"] == "running"  # as stored: only the watchdog ends it
+    assert store.list_for(None, limit=10)[0].status is JobStatus.RUNNING
+    assert finished == []  # nothing was recorded in the database
+    assert store.recorded_symbols(spec.job_id) == set()
+
+
+def test_watchdog_times_out_a_running_job_whose_workers_died(store):
+    spec = make_spec(wall=0.2)
+    started = time.time() - 10
+    store.create(spec)
+    store.mark_running(spec.job_id, now=started)
+    assert expire_overdue(store, spec.job_id)
+    assert not expire_overdue(store, spec.job_id)  # once
+    job = store.load(spec.job_id, owner=None).to_public()
     assert job["status"] == "timed_out"
     assert job["errors"]["AAPL"]["type"] == "TimeoutError"
+    assert job["duration_ms"] == 2200  # ended when it became overdue: 0.2 s + 2 s of grace
 
 
 def test_watchdog_fails_a_job_no_worker_picked_up(redis_client):
     store = JobStore(redis_client, ttl_seconds=60, queue_timeout=0.1)
     spec = make_spec()
     store.create(spec, now=time.time() - 5)
+    assert expire_overdue(store, spec.job_id)
     job = store.load(spec.job_id, owner=None).to_public()
     assert job["status"] == "failed"
     assert job["error"]["type"] == "NoWorker"
+    assert store.status(spec.job_id) is JobStatus.FAILED
 
 
 def test_another_owner_sees_nothing(store):
@@ -140,12 +163,12 @@ def test_the_periodic_watchdog_ends_jobs_nobody_reads(store):
     store.mark_running(lost.job_id)
     alive = make_spec(wall=1.0)
     store.create(alive, active_limit=10)
-    assert store.sweep_overdue() == []  # nothing is overdue yet
+    assert sweep_overdue(store) == []  # nothing is overdue yet
     later = time.time() + 3600
-    assert set(store.sweep_overdue(now=later)) == {lost.job_id, alive.job_id}
+    assert set(sweep_overdue(store, now=later)) == {lost.job_id, alive.job_id}
     assert store.status(lost.job_id) is JobStatus.TIMED_OUT
     assert store.status(alive.job_id) is JobStatus.FAILED  # never picked up by a worker
-    assert store.sweep_overdue(now=later) == []
+    assert sweep_overdue(store, now=later) == []
 
 
 def test_watchdog_finishes_a_job_whose_finisher_died_after_claiming_it(store, redis_client):
@@ -154,9 +177,11 @@ def test_watchdog_finishes_a_job_whose_finisher_died_after_claiming_it(store, re
     store.mark_running(spec.job_id, now=time.time() - 100)
     # A finisher claimed the job long ago, then its process was killed before the status flip.
     redis_client.set(f"calc:job:{spec.job_id}:finish", repr(time.time() - 60))
+    assert expire_overdue(store, spec.job_id)
     job = store.load(spec.job_id, owner=None).to_public()
     assert job["status"] == "timed_out"
     assert set(job["errors"]) == {"AAPL", "MSFT"}
+    assert store.status(spec.job_id) is JobStatus.TIMED_OUT
 
 
 def test_an_owner_over_the_active_limit_gets_nothing_written(store):

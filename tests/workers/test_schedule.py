@@ -9,7 +9,7 @@ import pytest
 
 from db.models import CustomScript
 from db.session import session_scope
-from workers import runtime
+from workers.celery_app import app, configure, worker_runtime
 from workers.schedule import enqueue_due, latest_due
 
 UTC = dt.UTC
@@ -18,7 +18,8 @@ THURSDAY_2230 = dt.datetime(2026, 11, 26, 22, 30, 5, tzinfo=UTC)
 
 @pytest.fixture
 def rt(settings, redis_url):
-    return runtime.configure(settings)
+    configure(settings)
+    return worker_runtime()
 
 
 @pytest.fixture
@@ -131,7 +132,7 @@ def test_scheduled_run_is_stored_with_its_errors(rt, scheduled, client):
     from workers.submit import submit_job
 
     (job_id,) = enqueue_due(
-        THURSDAY_2230, rt=rt, submit=lambda spec: submit_job(spec, store=rt.store())
+        THURSDAY_2230, rt=rt, submit=lambda spec: submit_job(spec, store=rt.store(), celery=app)
     )
     job = wait_done(client, job_id)
     assert job["status"] == "completed"

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from workers.jobstore import JobSpec, JobStore, new_job_id
+from workers.celery_app import app
+from workers.jobspec import JobSpec, new_job_id
+from workers.jobstore import JobStore
 from workers.submit import submit_job
 
 DEAD_DATABASE = "postgresql://postgres@127.0.0.1:1/none"
@@ -31,7 +33,7 @@ def test_market_data_outage_is_retried_then_reported_not_a_crash_loop(redis_clie
         as_of="2018-02-07",
         wall_seconds=30,
     )
-    submit_job(spec, store=store)
+    submit_job(spec, store=store, celery=app)
     end = time.monotonic() + 30
     while time.monotonic() < end:
         job = store.load(spec.job_id, owner=None)
