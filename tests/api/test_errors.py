@@ -143,7 +143,7 @@ def test_deeply_nested_code_is_400(client):
 
 def test_unknown_route_and_wrong_method_are_enveloped(client):
     envelope(client.get(f"{BASE}/nothing-here"), 404, "NotFound")
-    envelope(client.get("/"), 404, "NotFound")
+    envelope(client.get("/no-such-page"), 404, "NotFound")  # (/ is the page)
     response = client.put(f"{BASE}/execute", json={})
     envelope(response, 405, "MethodNotAllowed")
     assert "POST" in response.headers["Allow"]
