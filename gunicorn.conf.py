@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import socket
 
+from settings import Settings, SettingsError
+
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]  # --bind on the command line wins
 workers = 2
 worker_class = "gthread"
@@ -35,8 +37,6 @@ def on_starting(server) -> None:
     """Refuse settings the service cannot run with (one line naming the variable: a security
     setting such as ``CALC_AUTH`` fails closed), and a port that something already listens on
     (see the module's docstring)."""
-    from settings import Settings, SettingsError
-
     try:
         Settings.from_env()
     except SettingsError as exc:
