@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from itertools import accumulate, repeat
 from math import dist, fsum, isfinite, nan, sqrt, ulp
-from operator import add, sub, truediv
+from operator import add, mul, sub, truediv
 from sys import float_info
 
 _NONE_TYPE = type(None)
@@ -41,8 +41,43 @@ _MAX_INT = int(float_info.max)
 _SMALL_SUM_WINDOW = 6
 _SMALL_EXTREME_WINDOW = 5
 
+# Sums that overflow (values near float's maximum) are taken over values scaled by a power of
+# two, which is exact, and scaled back: helpers keep finite inputs finite where the answer is.
+_DOWN = 2.0**-64
+_UP = 2.0**64
+# At most this many distinct warnings per run: a script calling helpers in a loop with a
+# different window each time must not turn its outcome into a list of them.
+MAX_WARNINGS = 10
+
 Number = int | float
 Series = tuple[Number | None, ...]
+
+
+# --- warnings: a helper asked for more history than it was given -------------------------------
+# One process runs one script at a time (a sandbox child, or a benchmark), so this run's
+# warnings are a module-level list: the runner empties it before a run and takes it after.
+# Scripts cannot reach it (no attribute of a helper is readable, and no module is given).
+
+_warnings: list[str] = []
+
+
+def take_warnings() -> list[str]:
+    """This run's warnings, each once, in the order they first happened; empties the list."""
+    taken = list(_warnings)
+    _warnings.clear()
+    return taken
+
+
+def _short_history(call: str, need: int, size: int) -> None:
+    """Note that ``call`` needed ``need`` values of history and got only ``size``."""
+    if need <= size:
+        return
+    message = (
+        f"{call} needs at least {need} values of history and was given fewer, so it gives only "
+        f"None: a longer `lookback` gives more bars"
+    )[:300]  # outcome.MAX_WARNING_LENGTH (a window of a thousand digits is still one line)
+    if message not in _warnings and len(_warnings) < MAX_WARNINGS:
+        _warnings.append(message)
 
 
 # --- input checking -----------------------------------------------------------------------------
@@ -139,8 +174,17 @@ def _total(name: str, xs: Sequence[Number | None], vals: Sequence[Number]) -> fl
         total = nan
     if not isfinite(total):
         _refuse_non_finite(name, xs)
-        total = sum(map(float, vals))
+        total = fsum(map(mul, vals, repeat(_DOWN))) * _UP  # inf only if it truly is
     return total
+
+
+def _mean_of(name: str, xs: Sequence[Number | None], vals: Sequence[Number]) -> float:
+    """Mean of ``vals``, exact sum, finite for finite values (their sum may overflow)."""
+    k = len(vals)
+    total = _total(name, xs, vals)
+    if isfinite(total):
+        return total / k
+    return fsum(map(mul, vals, repeat(_DOWN))) / k * _UP
 
 
 # --- run kernels (no None, no checks: the public functions did those) ---------------------------
@@ -262,38 +306,50 @@ def _lowest_run(v: Sequence[Number], n: int) -> list:
 
 
 def _mean_stdev(
-    name: str, xs: Sequence[Number | None], gaps: bool
+    name: str, xs: Sequence[Number | None], gaps: bool, ddof: int = 1
 ) -> tuple[float | None, float | None]:
-    """Mean and sample stdev of the values of ``xs``, about as exact as ``statistics.stdev``
-    (which uses fractions and is ~10x slower): corrected two-pass.
+    """Mean and standard deviation (sample with ``ddof=1``, population with 0) of the values of
+    ``xs``, about as exact as ``statistics.stdev`` (which uses fractions and is ~10x slower):
+    corrected two-pass.
 
     ``math.dist`` to the mean gives sqrt(sum(d*d)) in C without overflow or underflow; the
     correction ``(sum d)**2 / k`` removes what the rounding of the mean itself adds, which
-    matters when the spread is tiny next to the values (e.g. 1e15 + noise).
+    matters when the spread is tiny next to the values (e.g. 1e15 + noise). Values near
+    float's maximum, whose differences overflow, are scaled by a power of two (exactly).
     """
     vals = _present(xs, gaps)
     k = len(vals)
     if k == 0:
         return None, None
-    mu = _total(name, xs, vals) / k
-    if k < 2:
+    mu = _mean_of(name, xs, vals)
+    if k <= ddof:
         return mu, None
+    if k == 1:
+        return mu, 0.0
     norm = dist(vals, [mu] * k)
+    scale = 1.0
+    if not isfinite(norm):
+        vals = list(map(mul, vals, repeat(_DOWN)))
+        norm = dist(vals, [mu * _DOWN] * k)
+        mu_scaled, scale = mu * _DOWN, _UP
+    else:
+        mu_scaled = mu
     if not norm:
         return mu, 0.0
-    sd = norm / sqrt(k - 1)
+    sd = norm / sqrt(k - ddof)
     # Rounding mu by d inflates the variance by about (d / sd)**2 relative: below 1e-14 when
     # mu's last bit is under 1e-7 of sd, as for any real price or return series. Skip it then.
-    if ulp(mu) < 1e-7 * sd:
-        return mu, sd
-    r = sum(map(sub, vals, repeat(mu))) / norm
-    return mu, norm * sqrt(max(0.0, 1.0 - r * r / k) / (k - 1))
+    if ulp(mu_scaled) < 1e-7 * sd:
+        return mu, sd * scale
+    r = sum(map(sub, vals, repeat(mu_scaled))) / norm
+    return mu, norm * sqrt(max(0.0, 1.0 - r * r / k) / (k - ddof)) * scale
 
 
 def _pct_change(name: str, xs: object, n: object) -> Series:
     xs, gaps = _series(name, xs)
     n = _window(name, n)
     size = len(xs)
+    _short_history(f"{name}(xs, {n})" if name == "pct_change" else f"{name}(xs)", n + 1, size)
     if n >= size:
         return (None,) * size
     older = xs[: size - n]
@@ -316,7 +372,9 @@ def sma(xs: Sequence[Number | None], n: int) -> Series:
     sum that drifts), so results match summing every window directly.
     """
     xs, gaps = _series("sma", xs)
-    return _by_runs(_sma_run, xs, _window("sma", n), gaps)
+    n = _window("sma", n)
+    _short_history(f"sma(xs, {n})", n, len(xs))
+    return _by_runs(_sma_run, xs, n, gaps)
 
 
 def ema(xs: Sequence[Number | None], n: int) -> Series:
@@ -327,7 +385,9 @@ def ema(xs: Sequence[Number | None], n: int) -> Series:
     at the None and until ``n`` fresh values have come after it, where a new SMA seed starts.
     """
     xs, gaps = _series("ema", xs)
-    return _by_runs(_ema_run, xs, _window("ema", n), gaps)
+    n = _window("ema", n)
+    _short_history(f"ema(xs, {n})", n, len(xs))
+    return _by_runs(_ema_run, xs, n, gaps)
 
 
 def rsi(xs: Sequence[Number | None], n: int = 14) -> Series:
@@ -339,7 +399,9 @@ def rsi(xs: Sequence[Number | None], n: int = 14) -> Series:
     ``n`` fresh changes (``n + 1`` values) have come after it, then new plain means seed it.
     """
     xs, gaps = _series("rsi", xs)
-    return _by_runs(_rsi_run, xs, _window("rsi", n), gaps)
+    n = _window("rsi", n)
+    _short_history(f"rsi(xs, {n})", n + 1, len(xs))
+    return _by_runs(_rsi_run, xs, n, gaps)
 
 
 def pct_change(xs: Sequence[Number | None], n: int = 1) -> Series:
@@ -362,7 +424,9 @@ def highest(xs: Sequence[Number | None], n: int) -> Series:
     A window holding a None gives None.
     """
     xs, gaps = _series("highest", xs)
-    return _by_runs(_highest_run, xs, _window("highest", n), gaps)
+    n = _window("highest", n)
+    _short_history(f"highest(xs, {n})", n, len(xs))
+    return _by_runs(_highest_run, xs, n, gaps)
 
 
 def lowest(xs: Sequence[Number | None], n: int) -> Series:
@@ -371,7 +435,9 @@ def lowest(xs: Sequence[Number | None], n: int) -> Series:
     A window holding a None gives None.
     """
     xs, gaps = _series("lowest", xs)
-    return _by_runs(_lowest_run, xs, _window("lowest", n), gaps)
+    n = _window("lowest", n)
+    _short_history(f"lowest(xs, {n})", n, len(xs))
+    return _by_runs(_lowest_run, xs, n, gaps)
 
 
 def mean(xs: Sequence[Number | None]) -> float | None:
@@ -387,6 +453,13 @@ def stdev(xs: Sequence[Number | None]) -> float | None:
     """
     xs, gaps = _series("stdev", xs, finite=False)
     return _mean_stdev("stdev", xs, gaps)[1]
+
+
+def pstdev(xs: Sequence[Number | None]) -> float | None:
+    """Population standard deviation (n), as ``statistics.pstdev`` (Bollinger bands use it),
+    skipping None. None with no values; 0.0 for one."""
+    xs, gaps = _series("pstdev", xs, finite=False)
+    return _mean_stdev("pstdev", xs, gaps, ddof=0)[1]
 
 
 def zscore(xs: Sequence[Number | None]) -> Series:
@@ -430,6 +503,7 @@ HELPERS: dict[str, Callable[..., object]] = {
     "lowest": lowest,
     "mean": mean,
     "stdev": stdev,
+    "pstdev": pstdev,
     "zscore": zscore,
     "max_drawdown": max_drawdown,
 }

@@ -11,6 +11,10 @@ from typing import Any
 
 from sandbox.guards import GUARDS, FrozenNamespace, safe_pow
 from sandbox.helpers import HELPERS
+from sandbox.indicators import INDICATORS
+
+# API.md's helper table: helpers.py's and indicators.py's.
+ALL_HELPERS: Mapping[str, Any] = MappingProxyType({**HELPERS, **INDICATORS})
 
 SAFE_BUILTIN_NAMES = [
     "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "format",
@@ -71,7 +75,7 @@ STATISTICS = FrozenNamespace("statistics", _functions_of(statistics))
 # Every name a script may read without assigning it: what the compiler's name check accepts.
 # ``print`` and ``printed`` are RestrictedPython's (it rewrites them to the output collector).
 SCRIPT_NAMES: frozenset[str] = frozenset(
-    {*SAFE_BUILTINS, *HELPERS, *DATA_NAMES, "math", "statistics", "print", "printed"}
+    {*SAFE_BUILTINS, *ALL_HELPERS, *DATA_NAMES, "math", "statistics", "print", "printed"}
 )  # fmt: skip
 
 
@@ -84,7 +88,7 @@ def base_globals() -> dict[str, Any]:
     """
     g: dict[str, Any] = {"__builtins__": dict(SAFE_BUILTINS), "__name__": "script"}
     g.update(GUARDS)
-    g.update(HELPERS)
+    g.update(ALL_HELPERS)
     g["math"] = MATH
     g["statistics"] = STATISTICS
     return g

@@ -3,6 +3,11 @@
 Results are checked by exact type (``type(x) is float``), so a hostile object
 never has one of its methods called by us; error messages are the user's own,
 bounded, with the user's line number, and never hold our paths.
+
+Every cap on text a script controls (result keys, messages, stdout) counts what is stored:
+the text JSON-escaped as the job store writes it (``json.dumps``, ASCII), where a control
+character takes 6 bytes and a character outside the BMP 12. Counted in characters, 50 keys of
+97 astral characters and 4 KiB of control characters became ~98 KB per symbol once escaped.
 """
 
 from __future__ import annotations
@@ -10,14 +15,16 @@ from __future__ import annotations
 import math
 import os
 import sys
+from json.encoder import encode_basestring_ascii
 from types import TracebackType
 from typing import Any
 
 from sandbox.compiler import SCRIPT_FILENAME
 
 MAX_RESULT_KEYS = 50
-MAX_KEY_LENGTH = 100
+MAX_KEY_LENGTH = 100  # stored bytes (JSON-escaped), as every cap here
 MAX_MESSAGE_LENGTH = 500
+MAX_WARNING_LENGTH = 300
 _SAFE_INT = 2**53
 # The project, the venv and the Python installation (stdlib paths show up in import errors).
 # Longest first, so that a path inside another is removed whole.
@@ -39,7 +46,9 @@ _OUR_PATHS = tuple(
     )
 )
 
-Outcome = dict[str, Any]  # {"value": ..., "error": {...} | None, "stdout": str}
+# {"value": ..., "error": {...} | None, "stdout": str} and, only when the run had any,
+# "warnings": [str, ...] (each once per run: a helper asked for more history than it was given).
+Outcome = dict[str, Any]
 
 
 class InvalidResult(Exception):
@@ -53,17 +62,44 @@ def error(kind: str, message: str, line: int | None = None) -> dict[str, Any]:
     return out
 
 
-def outcome(value: Any = None, err: dict[str, Any] | None = None, stdout: str = "") -> Outcome:
-    return {"value": value, "error": err, "stdout": stdout}
+def outcome(
+    value: Any = None,
+    err: dict[str, Any] | None = None,
+    stdout: str = "",
+    warnings: list[str] | None = None,
+) -> Outcome:
+    out: Outcome = {"value": value, "error": err, "stdout": stdout}
+    if warnings:
+        out["warnings"] = warnings
+    return out
 
 
 def scrub(message: str) -> str:
-    """Bound a message and drop any of our file-system paths from it."""
+    """Bound a message (in stored bytes) and drop any of our file-system paths from it."""
     text = message if type(message) is str else "error"
     text = text[: MAX_MESSAGE_LENGTH * 2]
     for path in _OUR_PATHS:
         text = text.replace(path, "")
-    return valid_text(text[:MAX_MESSAGE_LENGTH])
+    return cut_encoded(valid_text(text), MAX_MESSAGE_LENGTH)
+
+
+def encoded_size(text: str) -> int:
+    """Bytes ``text`` takes once JSON-escaped as the job store writes it (without quotes)."""
+    return len(encode_basestring_ascii(text)) - 2  # what json.dumps does for a str, in C
+
+
+def cut_encoded(text: str, limit: int) -> str:
+    """The longest start of ``text`` whose encoded size is at most ``limit``."""
+    if encoded_size(text) <= limit:
+        return text
+    low, high = 0, min(len(text), limit)  # every character takes at least one byte
+    while low < high:  # the longest prefix that fits: about log2(limit) encodings
+        middle = (low + high + 1) // 2
+        if encoded_size(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
 
 
 def valid_text(text: str) -> str:
@@ -84,8 +120,12 @@ def check_result(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise InvalidResult("result dict keys must be strings")
-            if not key or len(key) > MAX_KEY_LENGTH:
-                raise InvalidResult(f"result dict keys must be 1 to {MAX_KEY_LENGTH} characters")
+            if not key or len(key) > MAX_KEY_LENGTH or encoded_size(key) > MAX_KEY_LENGTH:
+                raise InvalidResult(
+                    f"result dict keys must be 1 to {MAX_KEY_LENGTH} characters as stored "
+                    f"(JSON-escaped: a control or non-ASCII character counts 6, one outside "
+                    f"the BMP 12)"
+                )
             if valid_text(key) != key:  # a lone surrogate would break every UTF-8 consumer
                 raise InvalidResult("result dict keys must be valid text")
             checked[key] = None if item is None else _number(item, key)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.outcome import cut_encoded, encoded_size, valid_text
+
 
 class CappedOutput:
-    """Collects what a script prints, keeping at most ``limit`` bytes of UTF-8.
+    """Collects what a script prints, keeping at most ``limit`` bytes as stored (JSON-escaped).
 
     RestrictedPython rewrites ``print(...)`` into ``_print._call_print(...)`` on an
     object made by ``_print_(_getattr_)`` at the top of each scope; ``factory``
@@ -44,14 +46,17 @@ class CappedOutput:
         self._write("".join(pieces))
 
     def _write(self, text: str) -> None:
-        # "replace" turns lone surrogates into "?": what we keep is always valid UTF-8 text.
-        data = text.encode("utf-8", "replace")
+        # Lone surrogates become "?": what we keep is always valid UTF-8 text. The size is what
+        # the job store keeps, the JSON-escaped text (a control character takes 6 bytes).
+        text = valid_text(text)
+        size = encoded_size(text)
         room = self._limit - self._size
-        if len(data) > room:
-            data = data[:room]
+        if size > room:
+            text = cut_encoded(text, room)
+            size = encoded_size(text)
             self.truncated = True
-        self._parts.append(data.decode("utf-8", "ignore"))
-        self._size += len(data)
+        self._parts.append(text)
+        self._size += size
 
     def __call__(self) -> str:
         """What ``printed`` reads in the script."""

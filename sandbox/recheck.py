@@ -11,11 +11,14 @@ from typing import Any
 
 import orjson
 
+from sandbox.helpers import MAX_WARNINGS
 from sandbox.outcome import (
     MAX_MESSAGE_LENGTH,
+    MAX_WARNING_LENGTH,
     InvalidResult,
     Outcome,
     check_result,
+    encoded_size,
     outcome,
     valid_text,
 )
@@ -36,21 +39,34 @@ def checked(line: bytes, symbol: str, stdout_bytes: int) -> Outcome | None:
         return None
     if type(got) is not str or got != symbol or type(result) is not dict:
         return None
-    if set(result) != {"value", "error", "stdout"}:
+    if not {"value", "error", "stdout"} <= set(result) <= {"value", "error", "stdout", "warnings"}:
         return None
     value, err, stdout = result["value"], result["error"], result["stdout"]
     if type(stdout) is not str or valid_text(stdout) != stdout:
         return None
-    if len(stdout.encode("utf-8")) > stdout_bytes:
+    if encoded_size(stdout) > stdout_bytes:  # the cap counts stored (JSON-escaped) bytes
+        return None
+    warnings = result.get("warnings")
+    if warnings is not None and not _valid_warnings(warnings):
         return None
     if err is not None:
         if value is not None or not _valid_error(err):
             return None
-        return outcome(None, err, stdout)
+        return outcome(None, err, stdout, warnings)
     try:
-        return outcome(check_result(value), None, stdout)
+        return outcome(check_result(value), None, stdout, warnings)
     except InvalidResult:
         return None
+
+
+def _valid_warnings(warnings: Any) -> bool:
+    return (
+        type(warnings) is list
+        and 0 < len(warnings) <= MAX_WARNINGS
+        and all(
+            type(w) is str and 0 < len(w) <= MAX_WARNING_LENGTH and w.isascii() for w in warnings
+        )
+    )
 
 
 def _valid_error(err: Any) -> bool:
@@ -61,7 +77,7 @@ def _valid_error(err: Any) -> bool:
         type(kind) is str
         and 0 < len(kind) <= 100
         and type(message) is str
-        and len(message) <= MAX_MESSAGE_LENGTH
+        and encoded_size(message) <= MAX_MESSAGE_LENGTH
         and valid_text(kind + message) == kind + message
         and type(line) is int
         and line > 0

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.compiler import CompiledScript
+from sandbox.helpers import take_warnings
 from sandbox.namespace import read_only_reference
 from sandbox.outcome import InvalidResult, Outcome, check_result, error, from_exception, outcome
 from sandbox.output import CappedOutput
@@ -81,16 +82,19 @@ def run_symbol(
     # RestrictedPython defines ``_print`` at the top of each scope that prints, but a decorator
     # (``@print``) is read in the scope around: there it must exist too.
     g["_print"] = out
+    take_warnings()  # nothing of an earlier run's (one that was killed, say)
     try:
         exec(script.code, g)  # noqa: S102 - restricted code in guarded globals; the point of the sandbox
     except RunnerAbort:
         raise
     except BaseException as exc:  # anything the script raises is its own outcome
-        return outcome(None, from_exception(exc), out.text())
+        return outcome(None, from_exception(exc), out.text(), take_warnings())
+    warnings = take_warnings()
     value = g.get("result", _MISSING)
     if value is _MISSING:
-        return outcome(None, error("InvalidResult", "the script did not assign result"), out.text())
+        missing = error("InvalidResult", "the script did not assign result")
+        return outcome(None, missing, out.text(), warnings)
     try:
-        return outcome(check_result(value), None, out.text())
+        return outcome(check_result(value), None, out.text(), warnings)
     except InvalidResult as exc:
-        return outcome(None, error("InvalidResult", str(exc)), out.text())
+        return outcome(None, error("InvalidResult", str(exc)), out.text(), warnings)

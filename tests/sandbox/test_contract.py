@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import math
 import statistics
 from types import BuiltinFunctionType, FunctionType, ModuleType
@@ -12,8 +13,14 @@ import pytest
 
 from sandbox.executor import Limits, run_batch
 from sandbox.guards import GUARDS, FrozenNamespace, safe_pow
-from sandbox.helpers import HELPERS
-from sandbox.namespace import DATA_NAMES, MATH, SAFE_EXCEPTION_NAMES, STATISTICS, base_globals
+from sandbox.namespace import (
+    ALL_HELPERS,
+    DATA_NAMES,
+    MATH,
+    SAFE_EXCEPTION_NAMES,
+    STATISTICS,
+    base_globals,
+)
 from sandbox.outcome import InvalidResult, check_result
 from sandbox.runner import SymbolInput
 from tests.sandbox.sample import sample_items as shared_sample_items
@@ -29,7 +36,8 @@ API_BUILTINS = (
 API_CONSTANTS = ("None", "True", "False")
 API_HELPERS = (
     "sma", "ema", "rsi", "pct_change", "returns", "highest", "lowest", "mean", "stdev", "zscore",
-    "max_drawdown",
+    "max_drawdown", "pstdev", "log_returns", "shift", "true_range", "atr", "macd", "corr", "beta",
+    "ts_rank",
 )  # fmt: skip
 API_DATA = ("symbol", "dates", "open", "high", "low", "close", "volume", "info", "params", "ref")
 API_MODULES = ("math", "statistics")
@@ -82,7 +90,7 @@ def test_globals_hold_the_contract_and_the_guards_only() -> None:
     g = base_globals()
     public = {name for name in g if not name.startswith("_")}
     assert public == set(API_HELPERS) | set(API_MODULES)
-    assert set(HELPERS) == set(API_HELPERS)
+    assert set(ALL_HELPERS) == set(API_HELPERS)
     private = {name for name in g if name.startswith("_")}
     assert private == set(GUARDS) | {"__builtins__", "__name__"}
     assert tuple(DATA_NAMES) == API_DATA
@@ -221,7 +229,8 @@ def test_printed_reads_what_was_printed() -> None:
 
 def test_stdout_is_cut_at_4_kib() -> None:
     out = only("for i in range(2000):\n    print('0123456789')\nresult = 1")
-    assert out["value"] == 1 and len(out["stdout"].encode()) == 4096
+    # 4 KiB as stored: JSON-escaped, where each newline takes two bytes
+    assert out["value"] == 1 and len(json.dumps(out["stdout"])) - 2 in (4095, 4096)
     assert out["stdout"].startswith("0123456789\n0123456789\n")
 
 
@@ -444,3 +453,34 @@ def test_api_example_gives_a_finite_number_per_symbol() -> None:
 def test_same_script_and_data_give_the_same_outcomes() -> None:
     source = API_EXAMPLE + "print(sorted({str(x) for x in close[-5:]}))\n"
     assert run(source, count=3) == run(source, count=3)
+
+
+# --- warnings: a helper asked for more history than it was given (per run) ----------------------
+
+
+def test_a_helper_short_of_history_is_a_warning_of_the_run() -> None:
+    source = "x = sma(close, 300)\ny = sma(close, 300)\nz = ema(close, 20)\nresult = 1"
+    for _, out in run(source, count=2):
+        assert out == {
+            "value": 1,
+            "error": None,
+            "stdout": "",
+            "warnings": [
+                "sma(xs, 300) needs at least 300 values of history and was given fewer, so it "
+                "gives only None: a longer `lookback` gives more bars"
+            ],
+        }
+
+
+def test_warnings_are_kept_when_the_run_fails_and_not_carried_to_the_next() -> None:
+    source = (
+        f"if symbol == '{ITEMS[0].symbol}':\n    x = atr(high, low, close, 400)\n"
+        "    result = 1 / 0\nelse:\n    result = 2"
+    )
+    first, second = (out for _, out in run(source, count=2))
+    assert first["error"]["type"] == "ZeroDivisionError"
+    assert first["warnings"] == [
+        "atr(high, low, close, 400) needs at least 401 values of history and was given fewer, "
+        "so it gives only None: a longer `lookback` gives more bars"
+    ]
+    assert second == {"value": 2, "error": None, "stdout": ""}

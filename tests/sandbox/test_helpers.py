@@ -460,7 +460,7 @@ ALL_CALLS: list[tuple[str, Callable[[object], object]]] = [
 def test_helpers_table_is_exactly_the_contract() -> None:
     assert set(HELPERS) == {
         "sma", "ema", "rsi", "pct_change", "returns", "highest", "lowest",
-        "mean", "stdev", "zscore", "max_drawdown",
+        "mean", "stdev", "pstdev", "zscore", "max_drawdown",
     }  # fmt: skip
     for name, fn in HELPERS.items():
         assert fn is getattr(helpers, name)
@@ -518,10 +518,38 @@ def test_nan_infinity_and_huge_ints_are_refused(
 
 
 def test_values_whose_sum_overflows_are_still_accepted() -> None:
-    # Each value is a fine float; only their sum is not. That overflow is arithmetic, not input.
+    # Each value is a fine float; only their sum is not. That overflow is arithmetic, not input,
+    # and the helpers keep finite inputs finite (issue 17, item 13).
     xs = [1e308, 1e308, 1e308]
     assert highest(xs, 2) == (None, 1e308, 1e308)
-    assert mean(xs) == math.inf
+    assert mean(xs) == 1e308
+
+
+@pytest.mark.parametrize(
+    "xs",
+    [
+        [1.7e308, 1.7e308],
+        [1.7e308, 1.7e308, 1.7e308, None],
+        [1.7e308, 1.6e308, 1.5e308],
+        [-1.7e308, -1.7e308],
+        [1.7e308, -1.7e308, 1e308, -1e308],
+        [int(1.7e308), 1.7e308],
+    ],
+)
+def test_mean_and_stdev_of_huge_values_are_finite_and_exact(xs: list) -> None:
+    """``stdev([1.7e308, 1.7e308])`` is 0.0 and its mean 1.7e308 (it was nan and inf)."""
+    vals = [x for x in xs if x is not None]
+    exact_mean = statistics.mean(fractions(vals))
+    assert mean(xs) == pytest.approx(float(exact_mean), rel=1e-15)
+    assert stdev(xs) == pytest.approx(statistics.stdev(fractions(vals)), rel=1e-12)
+    assert helpers.pstdev(xs) == pytest.approx(statistics.pstdev(fractions(vals)), rel=1e-12)
+    assert stdev([1.7e308, 1.7e308]) == 0.0 and mean([1.7e308, 1.7e308]) == 1.7e308
+
+
+def fractions(xs: list) -> list:
+    from fractions import Fraction
+
+    return [Fraction(x) for x in xs]
 
 
 @pytest.mark.parametrize("fn", SERIES_HELPERS)

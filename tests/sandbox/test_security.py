@@ -118,8 +118,9 @@ def assert_clean(outcomes: Outcomes, canary: str) -> None:
     assert "Traceback" not in text
     assert not probe_files(), "an attack wrote a file"
     for _, out in outcomes:
-        assert set(out) == {"value", "error", "stdout"}
+        assert {"value", "error", "stdout"} <= set(out) <= {"value", "error", "stdout", "warnings"}
         assert len(out["stdout"].encode("utf-8")) <= LIMITS.stdout_bytes
+        assert len(json.dumps(out["stdout"])) - 2 <= LIMITS.stdout_bytes  # as stored
         if out["error"] is not None:
             assert out["value"] is None
             assert len(out["error"]["message"]) <= 500
@@ -981,8 +982,17 @@ OUTPUT = [
     pytest.param(
         "def f():\n    for i in range(10**5):\n        print(i)\nf()", 4096, id="in-function"
     ),
-    pytest.param("print('\\ud800')", 2, id="lone-surrogate"),
+    pytest.param("print('\\ud800')", 3, id="lone-surrogate"),  # "?\n", stored as ?\n
+    # amplification (issue 17, item 8): escaped, each of these takes 6 or 12 bytes stored
+    pytest.param("print('\\x01' * 4096)", None, id="control-characters"),
+    pytest.param("print('\\U0001f600' * 4096)", None, id="astral-characters"),
+    pytest.param("print('\"\\\\' * 4096)", None, id="quotes-and-backslashes"),
 ]
+
+
+def stored_size(text: str) -> int:
+    """Bytes ``text`` takes in the job store: JSON-escaped (ASCII), without its quotes."""
+    return len(json.dumps(text)) - 2
 
 
 @pytest.mark.parametrize(("body", "size"), OUTPUT)
@@ -991,17 +1001,18 @@ def test_output_flood(run: Run, body: str, size: int | None) -> None:
     outcomes = run(source, count=2)
     for (_, out), item in zip(outcomes, sample_items(), strict=False):
         assert out["error"] is None and out["value"] == item.close[-1]
-        data = out["stdout"].encode("utf-8")
+        stored = stored_size(out["stdout"])
         if size is None:
-            assert 4096 - 4 < len(data) <= 4096  # cut at a character boundary
+            assert 4096 - 12 < stored <= 4096  # cut at a character boundary
         else:
-            assert len(data) == size
+            assert 4096 - 2 < stored <= 4096 if size == 4096 else stored == size
 
 
 def test_output_flood_printed_is_capped_too(run: Run) -> None:
     source = "for i in range(10**5):\n    print(i)\nresult = len(printed)\n"
     for _, out in run(source):
-        assert out["error"] is None and out["value"] == 4096
+        assert out["error"] is None and out["value"] == len(out["stdout"])
+        assert 4096 - 2 < stored_size(out["stdout"]) <= 4096
 
 
 def test_output_lone_surrogate_becomes_valid_text(run: Run) -> None:
@@ -1192,3 +1203,40 @@ RESULTS = cases(
 @pytest.mark.parametrize(("body", "expect"), RESULTS)
 def test_hostile_results(run: Run, body: str, expect: Expect) -> None:
     check(run, on_first(body), expect)
+
+
+# --- amplification: caps count the bytes stored (issue 17, item 8) -----------------------------
+
+AMPLIFIERS = cases(
+    (
+        "astral-keys",
+        "result = {str(i) + '\U0001f600' * 96: 1 for i in range(50)}",
+        Fails("InvalidResult", "as stored"),
+    ),
+    ("control-key", "result = {'\\x01' * 17: 1}", Fails("InvalidResult", "as stored")),
+    ("ascii-key-100", "result = {'k' * 100: 1}", Gives({"k" * 100: 1})),
+    ("bmp-key-16", "result = {'\\u00e9' * 16: 1}", Gives({"\u00e9" * 16: 1})),
+)
+
+
+@pytest.mark.parametrize(("body", "expect"), AMPLIFIERS)
+def test_result_keys_are_capped_as_stored(run: Run, body: str, expect: Expect) -> None:
+    check(run, on_first(body), expect)
+
+
+WORST_OUTCOME = """\
+print('\\x01' * 10000)
+d = {}
+key = '\\U0001f600' * 2000
+d[key] += 1
+"""
+
+
+def test_the_worst_outcome_a_script_can_make_is_small_once_stored(run: Run) -> None:
+    """4 KiB of control characters printed and an error message of astral characters: what
+    the job store keeps of one symbol stays within the caps (was ~98 KB per symbol)."""
+    for _, out in run(WORST_OUTCOME, count=2):
+        assert out["error"]["type"] == "KeyError"
+        assert stored_size(out["error"]["message"]) <= 500
+        assert stored_size(out["stdout"]) <= 4096
+        assert len(json.dumps(out)) < 4096 + 500 + 200
