@@ -22,6 +22,16 @@ def _routes(code: str) -> list[tuple[str, str, dict]]:
     return [
         ("post", "/validate", {"code": code}),
         ("post", "/execute", {"script": code, "symbols": ["AAPL"]}),
+        (
+            "post",
+            "/evaluate",
+            {
+                "script": code,
+                "symbols": ["AAPL", "MSFT"],
+                "start": "2017-01-03",
+                "end": "2017-06-30",
+            },
+        ),
         ("post", "/scripts", script),
     ]
 

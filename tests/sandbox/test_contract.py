@@ -484,3 +484,15 @@ def test_warnings_are_kept_when_the_run_fails_and_not_carried_to_the_next() -> N
         "so it gives only None: a longer `lookback` gives more bars"
     ]
     assert second == {"value": 2, "error": None, "stdout": ""}
+
+
+def test_print_as_a_decorator_works_and_never_names_the_internal_print() -> None:
+    """``@print`` was a NameError naming ``_print`` (issue 17, item 13): RestrictedPython
+    defines it only inside the decorated function, and the decorator is read outside."""
+    source = "@print\ndef f():\n    return 1\nresult = 1 if f is None else 0\n"  # print gives None
+    for _, out in run(source, count=2):
+        assert out["error"] is None and out["value"] == 1
+        assert "_print" not in str(out)
+        assert out["stdout"].startswith("<function ")
+    nested = "def g():\n    @print\n    def h():\n        pass\n    return 2\nresult = g()\n"
+    assert only(nested)["value"] == 2
