@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+import requests
 
 from calc_client.job import Evaluation, Job, results_frame
 from calc_client.transport import Transport
@@ -28,6 +29,7 @@ class Client:
 
     ``token``: the bearer token when the service runs with ``CALC_AUTH=required``. Requests
     are retried on 429 and 503 after the answer's ``Retry-After`` (``retries`` times).
+    ``session``: a ``requests.Session`` of your own (proxies, certificates, adapters).
     """
 
     def __init__(
@@ -38,8 +40,11 @@ class Client:
         timeout: float = 60.0,
         retries: int = 5,
         max_wait: float = 30.0,
+        session: requests.Session | None = None,
     ) -> None:
-        self.transport = Transport(url, token, timeout=timeout, retries=retries, max_wait=max_wait)
+        self.transport = Transport(
+            url, token, timeout=timeout, retries=retries, max_wait=max_wait, session=session
+        )
 
     def __repr__(self) -> str:
         return f"<calc_client.Client {self.transport.base}>"

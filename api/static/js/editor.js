@@ -57,7 +57,7 @@ class Editor {
 
   clearMark() {
     if (this.marked !== null) {
-      this.cm.removeLineClass(this.marked, "background", "cm-error-line");
+      this.cm.removeLineClass(this.marked, "wrap", "cm-error-line");
       this.cm.removeLineClass(this.marked, "gutter", "cm-error-gutter");
       this.marked = null;
     }
@@ -70,7 +70,7 @@ class Editor {
     const line = err.details && err.details.line;
     if (line) {
       const at = Math.max(0, Math.min(this.cm.lineCount() - 1, line - 1));
-      this.marked = this.cm.addLineClass(at, "background", "cm-error-line");
+      this.marked = this.cm.addLineClass(at, "wrap", "cm-error-line");
       this.cm.addLineClass(at, "gutter", "cm-error-gutter");
       const col = err.details.column ? `, column ${err.details.column}` : "";
       this.problem.textContent = `${err.type} on line ${line}${col}: ${err.message}`;

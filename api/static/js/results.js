@@ -100,6 +100,13 @@ export class ResultsTable {
 
   render() {
     const head = this.table.tHead, body = this.table.tBodies[0];
+    if (!this.data.rows.length) { // nothing to show yet: no empty header row either
+      head.replaceChildren();
+      body.replaceChildren();
+      this.summary.textContent = "";
+      this.hist.replaceChildren();
+      return;
+    }
     const tr = document.createElement("tr");
     for (const [key, label] of this.headers()) {
       const th = document.createElement("th");

@@ -1,0 +1,52 @@
+"""A second API process group over the live service's database, Redis and workers, with some
+settings of its own (auth required, a tight rate limit): the API's settings need no new
+workers."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.e2e.conftest import BIN, LiveService, free_port, stop, wait_healthy
+
+
+@contextmanager
+def extra_api(live: LiveService, logs: Path, **settings: str) -> Iterator[str]:
+    """gunicorn as the Procfile runs it, on a port of its own; yields its URL."""
+    env = {**live.env, **settings}
+    port = free_port()
+    with open(logs / f"web-{port}.log", "ab") as out:
+        web = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "api:create_app()",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, [web])
+        yield url
+    finally:
+        stop(web)
+
+
+def make_token(live: LiveService, user: str) -> str:
+    """A token made with the CLI, as an operator would."""
+    made = subprocess.run(
+        [str(BIN / "flask"), "--app", "api", "tokens", "create", user],
+        env=live.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
