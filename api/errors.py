@@ -15,7 +15,7 @@ from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sandbox.errors import ScriptRejected
 
@@ -65,6 +65,23 @@ class UnsupportedMediaType(ApiError):
 
 class RateLimited(ApiError):
     status, type = 429, "RateLimited"
+
+
+def rate_limited(message: str, limit: str, retry_after: int) -> RateLimited:
+    """Every 429 has these ``details``, whichever layer refuses: the limit and when to retry."""
+    retry_after = max(1, int(retry_after))
+    return RateLimited(
+        message,
+        {"limit": limit, "retry_after": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def payload_too_large(field: str, limit_bytes: int) -> PayloadTooLarge:
+    """Every 413 has these ``details``: the field that is too large and its limit."""
+    return PayloadTooLarge(
+        f"{field} is over the limit of {limit_bytes} bytes", {field: f"at most {limit_bytes} bytes"}
+    )
 
 
 class ServiceUnavailable(ApiError):
@@ -134,14 +151,25 @@ def register_error_handlers(app: Flask) -> None:
         first = next(iter(details.items()), ("body", "is invalid"))
         return envelope(400, "ValidationError", f"{first[0]}: {first[1]}", details)
 
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded):
+        # Retry-After: the window's length, by when the count is reset.
+        limit = str(exc.limit.limit)
+        refused = rate_limited(
+            f"too many requests: at most {limit}", limit, exc.limit.limit.get_expiry()
+        )
+        return _api_error(refused)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):
+        return _api_error(payload_too_large("body", request.max_content_length or 0))
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         status = exc.code or 500
         kind = _HTTP_TYPES.get(status, "HTTPError")
         valid = getattr(exc, "valid_methods", None)
         headers = {"Allow": ", ".join(valid)} if valid else None
-        if isinstance(exc, RateLimitExceeded):  # the window's length: the count is reset by then
-            headers = {"Retry-After": str(max(1, exc.limit.limit.get_expiry()))}
         return envelope(status, kind, _http_message(exc), None, headers)
 
     @app.errorhandler(redis.RedisError)

@@ -11,9 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.slots import RequestSlots
-from api.token_stamps import TokenStamper
 from db.session import make_engine, make_session_factory
-from db.tokens import TokenLookup
 from settings import Settings
 from workers.durable import durable_store
 from workers.jobstore import JobStore
@@ -29,8 +27,6 @@ class CalcExtension:
     engine: Engine
     market_engine: Engine
     sessions: sessionmaker[Session]
-    token_lookup: TokenLookup
-    token_stamper: TokenStamper
     slots: RequestSlots
 
 
@@ -56,8 +52,6 @@ def init_extension(app: Flask, settings: Settings) -> CalcExtension:
         engine=engine,
         market_engine=market,
         sessions=make_session_factory(engine),
-        token_lookup=TokenLookup(engine),
-        token_stamper=TokenStamper(engine),
         slots=RequestSlots(max(1, settings.api_active_requests)),
     )
     app.extensions["calc"] = ext

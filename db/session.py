@@ -58,6 +58,7 @@ def _make_engine(url: str, *, sqlite_foreign_keys: bool) -> Engine:
         _create_sqlite_parent(parsed.database)
         engine = create_engine(
             parsed,
+            hide_parameters=True,  # never a token's hash or a user's code in a log or error
             # The driver's own busy handler; the PRAGMA below sets the same for clarity.
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
         )
@@ -66,6 +67,7 @@ def _make_engine(url: str, *, sqlite_foreign_keys: bool) -> Engine:
         engine = create_engine(
             parsed,
             pool_pre_ping=True,
+            hide_parameters=True,
             connect_args={
                 "connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS,
                 # JIT compiling pays off for long analytical queries, not ours: on a chunk of
@@ -74,7 +76,7 @@ def _make_engine(url: str, *, sqlite_foreign_keys: bool) -> Engine:
             },
         )
     else:
-        engine = create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     _guard_against_fork(engine)
     return engine
 

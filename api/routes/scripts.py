@@ -11,8 +11,8 @@ from api.auth import current_owner
 from api.errors import Conflict, NotFound
 from api.extension import calc, db_session
 from api.parsing import parse_body, parse_query
-from api.routes.execute import check_code_size
 from api.schemas import MAX_ID, ScriptBody, ScriptListQuery
+from api.submitting import check_code_size
 from db.audit import latest_run
 from db.models import CustomScript
 from db.scripts import (

@@ -89,14 +89,16 @@ def test_policy_breaks_are_security_errors_at_submit(client, redis_client, code,
 
 def test_code_over_64_kib_is_413(client, redis_client):
     code = "x = 1\n" * (64 * 1024 // 6 + 10)
-    envelope(submit(client, {"script": code, "symbols": ["AAPL"]}), 413, "PayloadTooLarge")
+    err = envelope(submit(client, {"script": code, "symbols": ["AAPL"]}), 413, "PayloadTooLarge")
+    assert err["details"] == {"code": "at most 65536 bytes"}
     no_jobs_queued(redis_client)
 
 
-def test_body_over_the_limit_is_413(client):
+def test_body_over_the_limit_is_413_with_the_same_details_shape(client):
     body = b'{"script": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     response = client.post(f"{BASE}/execute", data=body, content_type="application/json")
-    envelope(response, 413, "PayloadTooLarge")
+    err = envelope(response, 413, "PayloadTooLarge")
+    assert err["details"] == {"body": "at most 1048576 bytes"}  # Werkzeug's 413, as our own
 
 
 def test_non_json_body_is_415(client):

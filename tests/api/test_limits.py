@@ -22,6 +22,10 @@ def test_more_active_jobs_than_allowed_is_429_with_retry_after(client, redis_cli
     assert response.status_code == 429
     assert response.get_json()["error"]["type"] == "RateLimited"
     assert int(response.headers["Retry-After"]) >= 1
+    assert response.get_json()["error"]["details"] == {
+        "limit": "3 queued or running jobs",
+        "retry_after": int(response.headers["Retry-After"]),
+    }
     assert len(redis_client.keys("calc:job:*[0-9a-f]")) == 3  # the refused one left nothing
     jobs = client.get(f"{BASE}/jobs").get_json()["items"]
     client.delete(f"{BASE}/jobs/{jobs[0]['job_id']}")  # cancelling frees a place
@@ -36,6 +40,10 @@ def test_request_rate_limit_is_429_in_the_envelope(client):
     assert response.status_code == 429
     assert response.get_json()["error"]["type"] == "RateLimited"
     assert int(response.headers["Retry-After"]) >= 1  # the limit's window
+    assert response.get_json()["error"]["details"] == {
+        "limit": "6 per 1 minute",
+        "retry_after": int(response.headers["Retry-After"]),
+    }
     # Other routes have their own, higher limit.
     assert client.get(f"{BASE}/jobs").status_code == 200
 
@@ -85,3 +93,26 @@ def test_the_202_of_a_submit_is_the_job_as_stored(client):
     assert response.headers["Location"].endswith(f"/jobs/{job['job_id']}")
     assert job["status"] == "queued" and job["progress"] == {"done": 0, "total": 1}
     assert client.get(f"{BASE}/jobs/{job['job_id']}").get_json() == job
+
+
+def test_the_default_limit_answers_429_with_the_same_details(settings, make_app):
+    client = make_app(settings.with_overrides(rate_limit_default="2 per minute")).test_client()
+    statuses = [client.get(f"{BASE}/jobs").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    response = client.get(f"{BASE}/scripts")  # one limit per route
+    assert response.status_code == 200
+    refused = client.get(f"{BASE}/jobs")
+    err = refused.get_json()["error"]
+    assert err["type"] == "RateLimited"
+    assert err["details"] == {
+        "limit": "2 per 1 minute",
+        "retry_after": int(refused.headers["Retry-After"]),
+    }
+    assert client.get(f"{BASE}/health").status_code != 429  # the probes are exempt
+
+
+def test_with_redis_down_the_limit_lets_requests_through_to_a_503(settings, make_app):
+    client = make_app(settings.with_overrides(redis_url="redis://127.0.0.1:1/0")).test_client()
+    response = submit(client, BODY)
+    assert response.status_code == 503
+    assert response.get_json()["error"]["type"] == "ServiceUnavailable"

@@ -150,8 +150,8 @@ def test_database_down_is_503_in_the_envelope(redis_url, make_app):
 def test_a_token_lookup_the_database_fails_is_503_and_logs_no_token(
     database, redis_url, make_app, tmp_path, caplog
 ):
-    """Every authenticated request looks its token up first (``db.tokens.TokenLookup``, on a
-    driver connection): a failing database there is a 503 like anywhere else, not a 500."""
+    """Every authenticated request looks its token up first (``db.tokens.find_token``): a
+    failing database there is a 503 like anywhere else, not a 500, and names no token."""
     url = (
         "postgresql://postgres@127.0.0.1:1/none"
         if database == "a server that is not there"
