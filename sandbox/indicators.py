@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Sequence
-from itertools import accumulate, repeat
+from itertools import repeat
 from math import fsum, log, sqrt
-from operator import eq, mul, ne, sub, truediv
+from operator import gt, mul, sub, truediv
 
 from sandbox.helpers import (
     Number,
@@ -196,14 +196,14 @@ def _by_pair_runs(
     return tuple(out)
 
 
-def _constant_windows(v: Sequence[Number], n: int) -> list[bool]:
-    """For each full window, whether all its values are equal: exact (changes counted)."""
-    changes = list(accumulate(map(ne, v[1:], v[:-1]), initial=0))
-    return list(map(eq, changes[n - 1 :], changes[: len(v) - n + 1]))
+# A window whose computed n * variance is below this share of its sum of squares may be
+# constant, its variance only rounding (at most a few n * 2**-52 of it): such windows are
+# checked exactly, with min == max over the window itself.
+_MAYBE_FLAT = 1e-12
 
 
 def _moments(vx: Sequence[Number], vy: Sequence[Number], n: int) -> tuple[list, ...]:
-    """Per full window: n * cov(x, y), n * var(x), n * var(y) and whether x or y is constant.
+    """Per full window: n * cov(x, y), n * var(x), n * var(y) and whether x or y may be constant.
 
     Sums of centred values (the run's mean taken out first) keep the cancellation in
     ``sum(x*x) - sum(x)**2 / n`` small: what is left is the window's offset from the run's mean,
@@ -220,32 +220,55 @@ def _moments(vx: Sequence[Number], vy: Sequence[Number], n: int) -> tuple[list, 
     cov = list(map(sub, sxy, map(truediv, map(mul, sx, sy), repeat(n))))
     var_x = list(map(sub, sxx, map(truediv, map(mul, sx, sx), repeat(n))))
     var_y = list(map(sub, syy, map(truediv, map(mul, sy, sy), repeat(n))))
-    flat = list(map(max, _constant_windows(vx, n), _constant_windows(vy, n)))
-    return cov, var_x, var_y, flat
+    clear = all(map(gt, var_x, map(mul, sxx, repeat(_MAYBE_FLAT)))) and all(
+        map(gt, var_y, map(mul, syy, repeat(_MAYBE_FLAT)))
+    )
+    return cov, var_x, var_y, clear
+
+
+def _flat(v: Sequence[Number], start: int, n: int) -> bool:
+    window = v[start : start + n]
+    return min(window) == max(window)
+
+
+def _slow_windows(
+    vx: Sequence[Number], vy: Sequence[Number], n: int, moments: tuple[list, ...], corr: bool
+) -> list:
+    """Window by window, checking each that may be constant exactly (rare: flat stretches)."""
+    cov, var_x, var_y, _ = moments
+    out: list = [None] * (n - 1)
+    for j, (c, a, b) in enumerate(zip(cov, var_x, var_y, strict=True)):
+        if _flat(vx, j, n) or _flat(vy, j, n) or a <= 0 or b <= 0:
+            out.append(None)
+        elif corr:
+            r = c / sqrt(a * b)
+            out.append(1.0 if r > 1.0 else -1.0 if r < -1.0 else r)
+        else:
+            out.append(c / b)
+    return out
 
 
 def _corr_run(vx: Sequence[Number], vy: Sequence[Number], n: int) -> list:
     size = len(vx)
     if n > size or n < 2:
         return [None] * size
-    out: list = [None] * (n - 1)
-    for c, a, b, flat in zip(*_moments(vx, vy, n), strict=True):
-        if flat or a <= 0 or b <= 0:
-            out.append(None)
-        else:
-            r = c / sqrt(a * b)
-            out.append(1.0 if r > 1.0 else -1.0 if r < -1.0 else r)
-    return out
+    moments = _moments(vx, vy, n)
+    cov, var_x, var_y, clear = moments
+    if not clear:
+        return _slow_windows(vx, vy, n, moments, corr=True)
+    r = map(truediv, cov, map(sqrt, map(mul, var_x, var_y)))
+    return [None] * (n - 1) + list(map(max, map(min, r, repeat(1.0)), repeat(-1.0)))
 
 
 def _beta_run(vx: Sequence[Number], vy: Sequence[Number], n: int) -> list:
     size = len(vx)
     if n > size or n < 2:
         return [None] * size
-    out: list = [None] * (n - 1)
-    for c, _, b, flat in zip(*_moments(vx, vy, n), strict=True):
-        out.append(None if flat or b <= 0 else c / b)
-    return out
+    moments = _moments(vx, vy, n)
+    cov, _, var_y, clear = moments
+    if not clear:
+        return _slow_windows(vx, vy, n, moments, corr=False)
+    return [None] * (n - 1) + list(map(truediv, cov, var_y))
 
 
 def corr(xs: Values, ys: Values, n: int) -> Series:
