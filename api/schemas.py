@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -9,6 +10,7 @@ from zoneinfo import available_timezones
 
 from croniter import croniter
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,6 +27,30 @@ NoNul = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
 MAX_ID = 2**31 - 1  # the largest id the databases' INTEGER columns hold
+# How deep ``params`` may nest (the object itself is level 1). Real params are flat or one
+# level deep; every reader of them (the job store, the worker, the sandbox's copy per symbol)
+# recurses, and near 1,000 levels the worker's ``json.loads`` raised RecursionError on a job
+# the API had accepted. 32 is far beyond any real use and far below every recursion limit.
+MAX_PARAMS_DEPTH = 32
+
+
+def _bounded_params(value: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as a script can use them: nested at most ``MAX_PARAMS_DEPTH`` levels, and
+    every number finite (JSON has no infinity, but ``1e400`` overflows to one when parsed)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # iterative: the check itself must not recurse
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_PARAMS_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_PARAMS_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("numbers must be finite (a number like 1e400 overflows)")
+    return value
+
+
+Params = Annotated[dict[str, Any], AfterValidator(_bounded_params)]
 
 
 class Strict(BaseModel):
@@ -54,7 +80,7 @@ class ExecuteRequest(Strict):
     script: str | None = Field(None, min_length=1, description="inline code (up to 64 KiB)")
     script_id: int | None = Field(None, ge=1, le=MAX_ID, description="a saved script")
     symbols: list[Symbol] = Field(min_length=1, max_length=5000)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     lookback: int = Field(252, ge=1, le=2520)
     as_of: date | None = None
     wait: float = Field(0, ge=0, le=30)
@@ -130,7 +156,7 @@ class Schedule(Strict):
     )
     timezone: str = Field("UTC", max_length=64, description="IANA time zone of the cron")
     symbols: list[Symbol] = Field(min_length=1, max_length=5000)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     lookback: int = Field(252, ge=1, le=2520)
 
     @field_validator("cron")

@@ -16,12 +16,14 @@ import logconfig
 from sandbox.executor import start_isolation
 from settings import Settings
 from workers.celery_settings import celery_options
+from workers.health import Heartbeat
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 app = Celery("calc", include=["workers.tasks"])
 app.config_from_object("celeryconfig")
+app.steps["worker"].add(Heartbeat)  # what /health counts (workers/health.py)
 
 _runtime: Runtime | None = None
 

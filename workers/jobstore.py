@@ -66,6 +66,11 @@ def reference_index_key(digest: str, version: int) -> str:
     return f"{PREFIX}:index:{digest}:{version}"
 
 
+def workers_key() -> str:
+    """Sorted set: worker node -> time of its last heartbeat (``workers/health.py``)."""
+    return f"{PREFIX}:workers"
+
+
 def metrics_key(name: str) -> str:
     return f"{PREFIX}:metrics:{name}"
 

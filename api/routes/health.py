@@ -1,30 +1,54 @@
-"""``GET /health``: the database, Redis and live workers, answered within 2 seconds."""
+"""``GET /health``: the database, Redis and live workers, answered within 2 seconds.
+
+Workers are counted from the heartbeats they keep fresh in Redis (``workers/health.py``): one
+read, no broadcast. The two probes run side by side, each bounded: a database or Redis that
+hangs (a host gone, not a refused connection) is ``unavailable`` after ``PROBE_SECONDS``.
+"""
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import redis
 from flask import Blueprint
 
 from api.extension import calc
 from db.health import ping as database_ok
-from workers.health import live_workers, redis_ok
+from workers.health import live_workers
 
 bp = Blueprint("health", __name__, url_prefix="/api/custom-calculations")
+
+PROBE_SECONDS = 1.5
+# Shared by the process's requests; a probe stuck on a hung server ends by its own timeouts.
+_probes = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health-probe")
 
 
 @bp.get("/health")
 def health():
     ext = calc()
-    redis_up = redis_ok(ext.redis)
+    database = _probes.submit(database_ok, ext.engine)
+    workers = _probes.submit(_workers_or_none, ext.redis)
+    wait((database, workers), timeout=PROBE_SECONDS)  # one deadline for both
+    redis_up, count = _result(workers, (False, 0))
     checks = {
-        "database": "ok" if database_ok(ext.engine) else "unavailable",
+        "database": "ok" if _result(database, False) else "unavailable",
         "redis": "ok" if redis_up else "unavailable",
-        "workers": _live_workers() if redis_up else 0,
+        "workers": count,
     }
-    healthy = checks["database"] == "ok" and checks["redis"] == "ok" and checks["workers"] > 0
+    healthy = checks["database"] == "ok" and redis_up and count > 0
     return {"status": "ok" if healthy else "unavailable", "checks": checks}, 200 if healthy else 503
 
 
-def _live_workers() -> int:
-    # Collecting the workers' replies is half a second of waiting: other requests run meanwhile.
-    with calc().slots.released():
-        return live_workers(calc().celery, timeout=0.5)
+def _workers_or_none(client: redis.Redis) -> tuple[bool, int]:
+    try:
+        return True, live_workers(client)
+    except redis.RedisError:
+        return False, 0
+
+
+def _result(future: Future, default: Any) -> Any:
+    """The probe's answer, or ``default`` when it is still running or failed unexpectedly."""
+    if not future.done() or future.exception() is not None:
+        return default
+    return future.result()
