@@ -5,16 +5,22 @@ workers."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import requests
 
 from tests.e2e.conftest import BIN, LiveService, free_port, stop, wait_healthy
 
 
 @contextmanager
-def extra_api(live: LiveService, logs: Path, **settings: str) -> Iterator[str]:
-    """gunicorn as the Procfile runs it, on a port of its own; yields its URL."""
+def extra_api(
+    live: LiveService, logs: Path, *, healthy: bool = True, **settings: str
+) -> Iterator[str]:
+    """gunicorn as the Procfile runs it, on a port of its own; yields its URL once it is
+    healthy (or, with ``healthy=False``, once it answers at all: its Redis may be away)."""
     env = {**live.env, **settings}
     port = free_port()
     with open(logs / f"web-{port}.log", "ab") as out:
@@ -34,10 +40,25 @@ def extra_api(live: LiveService, logs: Path, **settings: str) -> Iterator[str]:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, [web])
+        if healthy:
+            wait_healthy(url, [web])
+        else:
+            wait_answering(url, web)
         yield url
     finally:
         stop(web)
+
+
+def wait_answering(url: str, web: subprocess.Popen) -> None:
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        assert web.poll() is None, f"the API exited with {web.returncode}"
+        try:
+            requests.get(f"{url}/api/custom-calculations/health", timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer")
 
 
 def make_token(live: LiveService, user: str) -> str:

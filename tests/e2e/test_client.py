@@ -16,12 +16,14 @@ from calc_client import (
     RateLimited,
     ScriptSyntaxError,
     SecurityError,
+    ServiceUnavailable,
     Unauthorized,
     ValidationError,
 )
 from calc_client.transport import Transport
 from requests.adapters import HTTPAdapter
 
+from tests.e2e.conftest import free_port
 from tests.e2e.extra_api import extra_api, make_token
 
 pytestmark = pytest.mark.slow
@@ -213,3 +215,33 @@ def test_evaluate_returns_the_figures_as_frames(calc, live):
     assert ev.summary["symbols"] == 20
     panel = ev.panel()
     assert {"date", "symbol", "value"} <= set(panel.columns) and len(panel) > 100
+
+
+class CountsSends(HTTPAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+
+    def send(self, request, **kwargs):
+        self.sent.append(f"{request.method} {request.headers.get('Idempotency-Key')}")
+        return super().send(request, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def api_without_redis(live, tmp_path_factory):
+    """An API whose Redis is away (a port nothing listens on): submits are 503s."""
+    logs = tmp_path_factory.mktemp("no-redis-client")
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    with extra_api(live, logs, healthy=False, REDIS_URL=nowhere) as url:
+        yield url
+
+
+def test_503_is_retried_with_the_same_key_then_raised(api_without_redis):
+    session = requests.Session()
+    counter = CountsSends()
+    session.mount("http://", counter)
+    calc = Client(api_without_redis, retries=2, session=session)
+    with pytest.raises(ServiceUnavailable) as down:
+        calc.submit(MOMENTUM, ["AAPL"])
+    assert down.value.status == 503 and down.value.type == "ServiceUnavailable"
+    assert len(counter.sent) == 3 and len(set(counter.sent)) == 1  # one key on every try

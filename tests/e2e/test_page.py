@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tests.e2e.browser import CHROMIUM, launch, open_page
+from tests.e2e.conftest import free_port
 from tests.e2e.extra_api import extra_api, make_token
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -457,6 +458,57 @@ def test_with_auth_no_token_is_said_plainly_and_a_token_works(chromium, live, li
             requests.get(f"{url}/api/custom-calculations/jobs/{job_id}", timeout=10).status_code
             == 401
         )
+    finally:
+        context.close()
+    assert session.outside == [] and session.errors == []
+
+
+@pytest.fixture(scope="module")
+def limited_api(live, tmp_path_factory):
+    """The same service behind an API that allows one submit a minute."""
+    logs = tmp_path_factory.mktemp("limited-web")
+    with extra_api(live, logs, CALC_RATE_LIMIT_EXECUTE="1 per minute") as url:
+        yield url
+
+
+def test_a_429_says_when_to_come_back(chromium, live, limited_api, shots):
+    context, session = open_page(chromium, limited_api, shots)
+    try:
+        page = session.page
+        page.goto(limited_api + "/")
+        set_code(page, MOMENTUM)
+        run(page, ["AAPL", "MSFT"])
+        page.get_by_role("button", name="Run", exact=True).click()
+        alert = page.get_by_role("alert").filter(has_text="Run failed")
+        expect(alert).to_contain_text("too many requests")
+        expect(alert).to_contain_text(re.compile(r"Try again in \d+ s"))
+        session.shot("rate-limited")
+    finally:
+        context.close()
+    assert session.outside == [] and session.errors == []
+
+
+@pytest.fixture(scope="module")
+def api_without_redis(live, tmp_path_factory):
+    """An API whose Redis is away (a port nothing listens on): submits are 503s."""
+    logs = tmp_path_factory.mktemp("no-redis-web")
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    with extra_api(live, logs, healthy=False, REDIS_URL=nowhere) as url:
+        yield url
+
+
+def test_a_503_is_said_plainly(chromium, live, api_without_redis, shots):
+    context, session = open_page(chromium, api_without_redis, shots)
+    try:
+        page = session.page
+        page.goto(api_without_redis + "/")
+        set_code(page, MOMENTUM)
+        page.get_by_label("Symbols", exact=True).fill("AAPL MSFT")
+        page.get_by_role("button", name="Run", exact=True).click()
+        alert = page.get_by_role("alert").filter(has_text="Run failed")
+        expect(alert).to_contain_text("unavailable right now")
+        expect(alert).to_contain_text("try again in a moment")
+        session.shot("unavailable")
     finally:
         context.close()
     assert session.outside == [] and session.errors == []

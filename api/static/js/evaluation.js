@@ -37,6 +37,8 @@ export class EvaluationView {
       quantiles: Number($("eval-quantiles").value || 5),
       neutralize: $("eval-neutralize").value || null,
     };
+    const field = $("eval-field").value.trim();
+    if (field) body.field = field; // which key of a dict result is the signal
     if (!body.start || !body.end) return "Start and End: choose the dates to evaluate over.";
     return body;
   }

@@ -20,8 +20,9 @@ export class JobRunner {
   get busy() { return this.current !== null; }
 
   // POST the body to `path` with an Idempotency-Key (a retry of the same click queues once).
-  async submit(path, body, kind) {
+  async submit(path, body, kind, onAccepted) {
     const job = await call("POST", path, body, { "Idempotency-Key": newKey() });
+    if (onAccepted) onAccepted(job);
     this.follow(job, kind);
     return job;
   }

@@ -104,7 +104,11 @@ async function submit(path, body, kind) {
   notice.clear();
   setBusy(true);
   try {
-    await runner.submit(path, body, kind);
+    await runner.submit(path, body, kind, () => {
+      // Accepted: what was shown before gives way to this job's results.
+      if (kind === "evaluation") evaluation.clear();
+      else { results.clear(); $("download-csv").disabled = true; }
+    });
   } catch (err) {
     setBusy(false);
     if (err.status === 400 && err.details && err.details.line) editor.mark(err);
@@ -122,8 +126,6 @@ $("run").addEventListener("click", () => {
   if (!body) return;
   const asOf = $("as-of").value;
   if (asOf) body.as_of = asOf;
-  results.clear();
-  $("download-csv").disabled = true;
   submit("/execute", body, "execute");
 });
 
@@ -132,7 +134,6 @@ $("evaluate").addEventListener("click", () => {
   if (!body) return;
   const extra = evaluation.options();
   if (typeof extra === "string") { notice.show(extra); return; }
-  evaluation.clear();
   submit("/evaluate", { ...body, ...extra }, "evaluation");
 });
 
