@@ -1,5 +1,5 @@
-"""The page at ``/`` and ``GET /universe``, through the Flask app (the browser tests are in
-tests/page): everything the page loads comes from the service itself."""
+"""The page at ``/`` and ``GET /universe``, through the Flask app (the browser tests are
+tests/e2e/test_page.py): everything the page loads comes from the service itself."""
 
 from __future__ import annotations
 
