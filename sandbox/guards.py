@@ -84,8 +84,26 @@ _ALLOWED_ATTRIBUTES: frozenset[tuple[type, str]] = frozenset(
     | {(range, "start"), (range, "stop"), (range, "step"), (range, "count"), (range, "index")}
     # dict views: ``mapping`` would hand out a proxy of the dict, which adds nothing.
     | {(type({}.keys()), "isdisjoint"), (type({}.items()), "isdisjoint")}
-    # What statistics returns: linear_regression's named pair (a tuple of two floats).
+    # What statistics returns: linear_regression's named pair (a tuple of two floats), and a
+    # NormalDist's properties and methods (each returns a float, a list of floats or a new
+    # NormalDist); not ``samples`` (random draws: a script's result must be reproducible).
     | {(_LINEAR_REGRESSION, name) for name in ("slope", "intercept", "count", "index")}
+    | {
+        (statistics.NormalDist, name)
+        for name in (
+            "mean",
+            "median",
+            "mode",
+            "stdev",
+            "variance",
+            "cdf",
+            "inv_cdf",
+            "pdf",
+            "overlap",
+            "quantiles",
+            "zscore",
+        )
+    }
 )
 
 # What analysts reach for out of habit (pandas, numpy) on a series, which is a plain tuple

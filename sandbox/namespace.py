@@ -69,7 +69,13 @@ def _safe_builtins() -> dict[str, Any]:
 
 SAFE_BUILTINS: Mapping[str, Any] = _safe_builtins()
 MATH = FrozenNamespace("math", _functions_of(math))
-STATISTICS = FrozenNamespace("statistics", _functions_of(statistics))
+# The functions, plus NormalDist: the one class analysts reach for (``inv_cdf`` for a VaR, ``cdf``
+# for a probability), usable through guards.py's allowlist of its methods (not ``samples``,
+# which draws random numbers, nor ``from_samples``, a class method: ``NormalDist(mean(xs),
+# stdev(xs))`` is the same).
+STATISTICS = FrozenNamespace(
+    "statistics", {**_functions_of(statistics), "NormalDist": statistics.NormalDist}
+)
 
 
 # Every name a script may read without assigning it: what the compiler's name check accepts.

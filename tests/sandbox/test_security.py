@@ -628,7 +628,44 @@ EVERYDAY = cases(
         "lr = statistics.linear_regression([1, 2], [1, 3])\nlr[0] = 1",
         Fails("SecurityError"),
     ),
-    ("normal-dist-absent", "result = statistics.NormalDist", Fails("AttributeError")),
+    (
+        "normal-dist",
+        "nd = statistics.NormalDist(0.0, 2.0)\n"
+        "result = {'q': nd.inv_cdf(0.975), 'p': nd.cdf(1.0), 's': nd.stdev, 'z': nd.zscore(1.0)}",
+        Gives(
+            {
+                "q": statistics.NormalDist(0.0, 2.0).inv_cdf(0.975),
+                "p": statistics.NormalDist(0.0, 2.0).cdf(1.0),
+                "s": 2.0,
+                "z": 0.5,
+            }
+        ),
+    ),
+    (
+        "normal-dist-arithmetic",
+        "nd = statistics.NormalDist(1.0, 1.0) * 2 + 1\n"
+        "result = nd.mean + nd.overlap(statistics.NormalDist(3.0, 2.0))",
+        Gives(4.0),
+    ),
+    ("normal-dist-samples", "result = statistics.NormalDist().samples(3)", Fails("SecurityError")),
+    (
+        "normal-dist-from-samples",
+        "result = statistics.NormalDist.from_samples([1.0, 2.0])",
+        Fails("SecurityError"),
+    ),
+    ("normal-dist-private", "result = statistics.NormalDist()._mu", Refused()),
+    ("normal-dist-class", "result = statistics.NormalDist().__class__", Refused()),
+    ("normal-dist-method-self", "result = statistics.NormalDist().cdf.__self__", Refused()),
+    ("normal-dist-method-func", "result = statistics.NormalDist().cdf.__func__", Refused()),
+    ("normal-dist-write", "nd = statistics.NormalDist()\nnd.x = 1", Fails("SecurityError")),
+    ("normal-dist-item", "nd = statistics.NormalDist()\nnd[0] = 1", Fails("SecurityError")),
+    ("normal-dist-mro", "result = statistics.NormalDist.mro()", Fails("SecurityError")),
+    (
+        "normal-dist-bad-sigma",
+        "result = statistics.NormalDist(0.0, -1.0)",
+        Fails("StatisticsError"),
+    ),
+    ("normal-dist-result", "result = statistics.NormalDist()", Fails("InvalidResult")),
     ("namedtuple-absent", "result = statistics.namedtuple", Fails("AttributeError")),
 )
 
