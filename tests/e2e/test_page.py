@@ -74,6 +74,9 @@ def set_code(page, code: str) -> None:
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
     page.keyboard.insert_text(code)
+    # CodeMirror reads a contenteditable's change from the DOM a moment later: wait for it,
+    # as a person would not click Run within those milliseconds either.
+    page.wait_for_function("n => window.calcPage.editor.code.length >= n", arg=len(code.strip()))
 
 
 def editor_text(page) -> str:
