@@ -144,10 +144,25 @@ def make_app():
         close_app(application)
 
 
+def clear_saved_state(application) -> None:
+    """Saved scripts, their runs and the audit trail live in the session's shared database:
+    each test starts without any, whatever the tests before it saved."""
+    from api.extension import db_session
+    from db.models import CustomScript, Execution, ScriptRun
+
+    with application.app_context():
+        session = db_session()
+        for model in (ScriptRun, Execution, CustomScript):
+            session.query(model).delete()
+        session.commit()
+
+
 @pytest.fixture
 def app(settings: Settings, make_app):
-    """The real app (``create_app``) on the test database and test Redis."""
-    return make_app(settings)
+    """The real app (``create_app``) on the test database and test Redis, with no saved state."""
+    application = make_app(settings)
+    clear_saved_state(application)
+    return application
 
 
 @pytest.fixture

@@ -9,22 +9,6 @@ import pytest
 
 from tests.api.helpers import BASE, closes, run_job, submit, wait_done
 
-pytestmark = pytest.mark.usefixtures("_clean_scripts")
-
-
-@pytest.fixture
-def _clean_scripts(app):
-    """Scripts live in the session's shared database: start each test without any."""
-    from db.models import CustomScript, Execution, ScriptRun
-
-    with app.app_context():
-        from api.extension import db_session
-
-        session = db_session()
-        for model in (ScriptRun, Execution, CustomScript):
-            session.query(model).delete()
-        session.commit()
-
 
 def create(client, **fields):
     body = {"name": "rsi-14", "description": "14-day RSI", "code": "result = rsi(close, 14)[-1]"}

@@ -45,10 +45,13 @@ def test_a_worker_process_killed_mid_job_loses_nothing(live):
 def test_chunks_spread_over_two_worker_nodes_and_sigterm_hands_back(live):
     second = live.start_worker("e2e2")
     try:
+        # A worker beats (and /health counts it) from its start; it takes tasks once it says
+        # "ready": wait for both, or the first node may take every chunk before the second consumes.
+        log = live.logs / "worker-e2e2.log"
         end = time.monotonic() + 30
         while time.monotonic() < end:
             health = requests.get(live.api("/health"), timeout=5).json()
-            if health["checks"]["workers"] >= 2:
+            if health["checks"]["workers"] >= 2 and " ready." in log.read_text():
                 break
             time.sleep(0.3)
         else:
