@@ -127,7 +127,7 @@ def test_clearing_the_schedule_or_deleting_stops_it(rt, scheduled):
 
 
 @pytest.mark.usefixtures("celery_worker")
-def test_scheduled_run_is_stored_with_its_errors(rt, scheduled, client):
+def test_scheduled_run_is_stored_with_its_errors(rt, client, scheduled):  # app (clears) first
     from tests.api.helpers import BASE, wait_done
     from workers.submit import submit_job
 
