@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from db.evaluation_data import load_closes, load_sectors
 from db.session import session_scope
 from logconfig import job_fields
 from workers.deadlines import timed_out
-from workers.figures import Figures, compute, forward_returns
+from workers.figures import Figures, compute_table, forward_returns
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
 from workers.panel import ROWS_PER_BLOCK, PanelStore
@@ -58,7 +59,8 @@ def evaluate(panel: PanelStore, spec: JobSpec, *, rt: Runtime) -> tuple[dict[str
     ev = spec.evaluation or {}
     dates: list[str] = ev["dates"]
     horizons: list[int] = ev["horizons"]
-    values: dict[tuple[str, str], float] = {}
+    column = {s: j for j, s in enumerate(spec.symbols)}
+    values = np.full((len(dates), len(spec.symbols)), np.nan)
     errors: Counter[str] = Counter()
     examples: list[dict[str, Any]] = []
     runs = 0
@@ -76,25 +78,19 @@ def evaluate(panel: PanelStore, spec: JobSpec, *, rt: Runtime) -> tuple[dict[str
                     "message": err["message"],
                 }
             )
-        elif isinstance(outcome.get("value"), (int, float)):
-            values[(dates[index], symbol)] = float(outcome["value"])
+        elif isinstance(outcome.get("value"), (int, float)) and symbol in column:
+            values[index, column[symbol]] = float(outcome["value"])
     with session_scope(rt.market_engine) as session:
         closes = load_closes(spec.symbols, session=session, last=date.fromisoformat(ev["until"]))
         sectors = load_sectors(spec.symbols, session=session)
-    series = pd.Series(
-        list(values.values()),
-        index=pd.MultiIndex.from_tuples(list(values) or [], names=["date", "symbol"]),
-        dtype=float,
-    )
-    figures = compute(
-        series,
+    figures = compute_table(
+        pd.DataFrame(values, index=dates, columns=spec.symbols),
         forward_returns(closes, dates, horizons),
-        dates=dates,
         quantiles=ev["quantiles"],
         neutralize=ev.get("neutralize"),
         sectors=sectors,
     )
-    finite = sum(1 for v in values.values() if math.isfinite(v))
+    finite = int(np.isfinite(values).sum())
     evaluation = {
         "dates": len(dates),
         "symbols": len(spec.symbols),
@@ -131,32 +127,25 @@ def panel_header(horizons: list[int]) -> list[str]:
     ]
 
 
-def csv_blocks(
-    spec: JobSpec, values: dict[tuple[str, str], float], figures: Figures
-) -> Iterator[str]:
+def csv_blocks(spec: JobSpec, values: np.ndarray, figures: Figures) -> Iterator[str]:
     """The panel's rows (every symbol-date, by date then the job's symbol order) as CSV text
-    in blocks of ``ROWS_PER_BLOCK``, the header first."""
+    in blocks of ``ROWS_PER_BLOCK``, the header first. ``values`` and the figures' tables
+    are aligned with the job's dates x symbols; each column is made text a date at a time."""
     ev = spec.evaluation or {}
     horizons: list[int] = ev["horizons"]
-    quantiles = {h: figures.quantiles[h].to_dict() for h in horizons}
-    forward = {h: figures.forward[h].to_dict() for h in horizons}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(panel_header(horizons))
+    symbols = [_quoted(s) for s in spec.symbols]
     rows = 0
-    for day in ev["dates"]:
-        for symbol in spec.symbols:
-            key = (day, symbol)
-            value = values.get(key)
-            writer.writerow(
-                [
-                    day,
-                    symbol,
-                    "" if value is None else repr(value),
-                    *(_cell(quantiles[h].get(key), int) for h in horizons),
-                    *(_cell(forward[h].get(key), float) for h in horizons),
-                ]
-            )
+    for i, day in enumerate(ev["dates"]):
+        columns = [
+            _floats(values[i]),
+            *(_ints(figures.quantile_table[h][i]) for h in horizons),
+            *(_floats(figures.forward_table[h][i]) for h in horizons),
+        ]
+        for symbol, *cells in zip(symbols, *columns, strict=True):
+            out.write(f"{day},{symbol},{','.join(cells)}\n")
             rows += 1
             if rows % ROWS_PER_BLOCK == 0:
                 yield out.getvalue()
@@ -166,7 +155,17 @@ def csv_blocks(
         yield out.getvalue()
 
 
-def _cell(value: Any, kind: type) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return str(int(value)) if kind is int else repr(float(value))
+def _quoted(text: str) -> str:
+    """``text`` as one CSV field (quoted when it holds a comma, quote or line break)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([text])
+    return out.getvalue()
+
+
+def _floats(row: np.ndarray) -> list[str]:
+    finite = math.isfinite
+    return [repr(x) if finite(x) else "" for x in row.tolist()]
+
+
+def _ints(row: np.ndarray) -> list[str]:
+    return [str(x) if x else "" for x in row.tolist()]
