@@ -25,6 +25,7 @@ class SettingsError(ValueError):
 # (``CALC_AUTH=ture`` must not quietly mean "no auth").
 AUTH_REQUIRED_SPELLINGS = ("required", "on", "true", "yes", "1")
 AUTH_OFF_SPELLINGS = ("off", "false", "no", "0", "")
+EXECUTE_RATE_LIMIT_WITH_AUTH = "30 per second"  # per user
 
 
 def _auth(env: dict[str, str]) -> str:
@@ -85,8 +86,11 @@ class Settings:
     max_code_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
     max_wait_seconds: float = 30.0
-    max_active_jobs: int = 20  # queued or running jobs per user; more is a 429
-    rate_limit_execute: str = "30 per second"  # per user (token) or address
+    max_active_jobs: int = 20  # queued or running jobs per authenticated user; more is a 429
+    max_backlog_symbols: int = 50_000  # symbols queued or running, all users; more is a 429
+    # POST /execute's own limit per user; empty: 30 a second with auth required, and none of
+    # its own with auth off (one anonymous user: the default limit, per address, applies).
+    rate_limit_execute: str = ""
     rate_limit_default: str = "300 per second"
     api_active_requests: int = 4  # requests of one API process running at once (api/slots.py)
 
@@ -111,6 +115,13 @@ class Settings:
             raise SettingsError(f"auth must be 'off' or 'required', not {self.auth!r}")
 
     @property
+    def execute_rate_limit(self) -> str | None:
+        """``POST /execute``'s own limit, if it has one (see ``rate_limit_execute``)."""
+        if self.rate_limit_execute:
+            return self.rate_limit_execute
+        return EXECUTE_RATE_LIMIT_WITH_AUTH if self.auth == "required" else None
+
+    @property
     def market_data_url_or_default(self) -> str:
         return self.market_data_url or self.database_url
 
@@ -128,6 +139,7 @@ class Settings:
             max_code_bytes=_int(env, "CALC_MAX_CODE_BYTES", base.max_code_bytes),
             max_body_bytes=_int(env, "CALC_MAX_BODY_BYTES", base.max_body_bytes),
             max_active_jobs=_int(env, "CALC_MAX_ACTIVE_JOBS", base.max_active_jobs),
+            max_backlog_symbols=_int(env, "CALC_MAX_BACKLOG_SYMBOLS", base.max_backlog_symbols),
             rate_limit_execute=env.get("CALC_RATE_LIMIT_EXECUTE") or base.rate_limit_execute,
             rate_limit_default=env.get("CALC_RATE_LIMIT_DEFAULT") or base.rate_limit_default,
             api_active_requests=_int(env, "CALC_API_ACTIVE_REQUESTS", base.api_active_requests),

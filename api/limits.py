@@ -1,8 +1,13 @@
 """Request rate limits with flask-limiter, counted in Redis so every API process shares them.
 
-Every route has the default limit (``CALC_RATE_LIMIT_DEFAULT``) but the probes, and
-``POST /execute`` its own (``CALC_RATE_LIMIT_EXECUTE``), per caller: the token's user, else
-the address. With Redis down the limiter lets requests through and the routes answer 503
+Every route has the default limit (``CALC_RATE_LIMIT_DEFAULT``) but the probes, per caller:
+the token's user, else the address. With auth required, ``POST /execute`` has its own
+(``CALC_RATE_LIMIT_EXECUTE``, 30 a second by default) per user: it keeps one user's loop from
+crowding out the others. With auth off there are no users to keep apart (a frontend relays
+every analyst from one address), so by default submits have the default limit only, and
+overload is the service's backlog limit's to refuse (``workers.backlog``); a
+``CALC_RATE_LIMIT_EXECUTE`` set explicitly applies there too, per address. With Redis down
+the limiter lets requests through and the routes answer 503
 themselves. A breach is a 429 in the envelope with ``Retry-After`` (``api/errors.py``).
 """
 
@@ -51,7 +56,8 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
     )
     for endpoint in EXEMPT:
         limiter.exempt(app.view_functions[endpoint])
-    app.view_functions[EXECUTE] = limiter.limit(settings.rate_limit_execute)(
-        app.view_functions[EXECUTE]
-    )
+    if settings.execute_rate_limit is not None:
+        app.view_functions[EXECUTE] = limiter.limit(settings.execute_rate_limit)(
+            app.view_functions[EXECUTE]
+        )
     return limiter

@@ -20,6 +20,7 @@ from api.extension import calc, db_session
 from api.routes.jobs import job_response, queued_response
 from db.scripts import get_script
 from sandbox.compiler import compile_script
+from workers.backlog import BacklogFull
 from workers.jobspec import JobSpec
 from workers.jobstore import TooManyActiveJobs
 from workers.submit import IdempotencyConflict, QueueUnavailable, body_fingerprint, submit_job
@@ -27,6 +28,7 @@ from workers.waiting import wait_finished
 
 MAX_IDEMPOTENCY_KEY = 100
 ACTIVE_JOBS_RETRY_SECONDS = 2  # a place among the active jobs frees up as one finishes
+BACKLOG_RETRY_SECONDS = 5  # the backlog drains by thousands of symbols a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +81,20 @@ def submit_and_answer(spec: JobSpec, body: Any, *, wait: float, key_scope: str =
             celery=ext.celery,
             idempotency_key=None if key is None else key_scope + key,
             fingerprint=fingerprint,
-            max_active=ext.settings.max_active_jobs,
+            # Per-user caps keep authenticated users from crowding one another out. With auth
+            # off every request is the one anonymous user (a frontend, many analysts): no
+            # per-user cap, the service's backlog limit alone.
+            max_active=None if spec.owner is None else ext.settings.max_active_jobs,
+            max_backlog=ext.settings.max_backlog_symbols,
         )
     except IdempotencyConflict as exc:
         raise Conflict(str(exc), {"Idempotency-Key": "used with another body"}) from None
     except TooManyActiveJobs as exc:
         limit = f"{ext.settings.max_active_jobs} queued or running jobs"
         raise rate_limited(str(exc), limit, ACTIVE_JOBS_RETRY_SECONDS) from None
+    except BacklogFull as exc:
+        limit = f"{exc.limit} symbols queued or running in the service"
+        raise rate_limited(str(exc), limit, BACKLOG_RETRY_SECONDS) from None
     except QueueUnavailable as exc:
         raise ServiceUnavailable(
             str(exc), {"redis": "unavailable"}, headers={"Retry-After": "5"}

@@ -1,6 +1,6 @@
 """Many clients at once: each submits one job of 50-200 symbols and waits for its result.
 
-    python -m bench.load --url http://127.0.0.1:8000 --clients 200 [--tokens]
+    python -m bench.load --url http://127.0.0.1:8000 --clients 200 [--tokens] [--symbols 50]
 
 With ``--tokens`` each client gets its own user (tokens are made directly in the service's
 database, ``DATABASE_URL``; start the service with ``CALC_AUTH=required``), so per-user
@@ -44,6 +44,7 @@ class LoadRun:
         self.statuses: Counter[int] = Counter()
         self.outcomes: Counter[str] = Counter()
         self.submit_s: list[float] = []
+        self.refused_first = 0  # clients whose first submit was a 429
         self.result_s: list[float] = []
         self.cpu_at_gate: dict[str, float] = {}
         self.cpu_in_submits: dict[str, float] = {}
@@ -59,12 +60,16 @@ class LoadRun:
         await start.wait()
         started = time.perf_counter()
         try:
+            attempts = 0
             while True:  # a 429 is retried after Retry-After, as a real client would
                 t0 = time.perf_counter()
                 response = await http.send(submit, body)
                 self.statuses[response.status] += 1
                 if response.status != 429:
                     break
+                if attempts == 0:
+                    self.refused_first += 1
+                attempts += 1
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
             self.submit_s.append(time.perf_counter() - t0)
             if len(self.submit_s) == len(self.jobs):
@@ -116,6 +121,7 @@ class LoadRun:
                 f"p99 {percentile(self.result_s, 0.99):.2f} s"
             )
         print(f"outcomes {dict(self.outcomes)}  HTTP statuses {dict(self.statuses)}")
+        print(f"clients whose first submit was a 429: {self.refused_first} of {len(self.jobs)}")
         if self.cpu_in_submits:
             spent = ", ".join(f"{group} {s:.2f}" for group, s in self.cpu_in_submits.items())
             print(f"CPU s while the submits were answered: {spent}")
@@ -126,11 +132,12 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--tokens", action="store_true", help="one user per client")
+    parser.add_argument("--symbols", type=int, default=0, help="symbols a job (0: 50 to 200)")
     args = parser.parse_args()
     symbols, _ = universe(200)
     tokens = make_tokens(args.clients) if args.tokens else [None] * args.clients
     rng = random.Random(7)
-    jobs = [rng.sample(symbols, rng.randint(50, 200)) for _ in range(args.clients)]
+    jobs = [rng.sample(symbols, args.symbols or rng.randint(50, 200)) for _ in range(args.clients)]
     run = LoadRun(args.url, jobs, tokens)
     run.report(uvloop.run(run.run()))  # the generator's CPU is the service's loss: see http_client
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from workers.backlog import Backlog
 from workers.deadlines import GRACE_SECONDS, Ending
 from workers.jobspec import JobSpec
 from workers.jobview import Job, outcome_json
@@ -149,6 +150,7 @@ class JobStore:
         self._mark_running = client.register_script(_MARK_RUNNING)
         self._create = client.register_script(_CREATE)
         self._record = client.register_script(_RECORD)
+        self.backlog = Backlog(client)
 
     key = staticmethod(job_key)
 
@@ -181,13 +183,20 @@ class JobStore:
         self.r.delete(idempotency_key(owner, key))
 
     def create(
-        self, spec: JobSpec, *, active_limit: int | None = None, now: float | None = None
+        self,
+        spec: JobSpec,
+        *,
+        active_limit: int | None = None,
+        backlog_limit: int | None = None,
+        now: float | None = None,
     ) -> Job:
         """Write the job's record (status ``queued``); answer the job as just written (what
         ``load`` would read back, without the round trips).
 
         The job is counted among its owner's active jobs; with ``active_limit`` and the
-        owner already at that many, nothing is written: ``TooManyActiveJobs``.
+        owner already at that many, nothing is written: ``TooManyActiveJobs``. It is counted
+        into the service's backlog first (``workers.backlog``): past ``backlog_limit``,
+        ``BacklogFull`` and nothing is written either.
         """
         now = time.time() if now is None else now
         fields = {
@@ -203,7 +212,10 @@ class JobStore:
         args: list[Any] = [now, self.ttl, MAX_JOBS_LISTED, limit, ends_by, spec.job_id]
         for name, value in fields.items():
             args += (name, value)
+        symbols = len(spec.symbols)  # an evaluation counts its symbols too
+        self.backlog.admit(spec.job_id, symbols, limit=backlog_limit, ends_by=ends_by, now=now)
         if not self._create(keys=keys, args=args):
+            self.backlog.release(spec.job_id)
             raise TooManyActiveJobs(f"at most {active_limit} jobs may be queued or running at once")
         return Job({k: str(v) for k, v in fields.items()}, {}, 0)
 
@@ -214,6 +226,7 @@ class JobStore:
         pipe.delete(self._tries(job_id), *(f"{job_key(job_id)}:{p}" for p in EVALUATION_PARTS))
         pipe.zrem(_owner_index(owner), job_id)
         pipe.zrem(_active(owner), job_id)
+        self.backlog.release(job_id, client=pipe)
         pipe.execute()
 
     def release_active(self, owner: str | None, job_id: str) -> None:
@@ -316,6 +329,7 @@ class JobStore:
         pipe = self.r.pipeline()
         pipe.hset(job_key(job_id), mapping=fields)
         pipe.zrem(_active(_text(raw[2] or b"") or None), job_id)
+        self.backlog.release(job_id, client=pipe)
         pipe.publish(self.channel(job_id), status.value)
         pipe.execute()
         return True

@@ -50,6 +50,7 @@ def submit_job(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     max_active: int | None = None,
+    max_backlog: int | None = None,
 ) -> Submitted:
     """Queue ``spec``: its Redis record first, then ``calc.run_job`` with the job id as the
     task id (Flower shows the id the client polls). Answer its id and the job as queued (or,
@@ -57,7 +58,9 @@ def submit_job(
     body is ``IdempotencyConflict``).
 
     With ``max_active``, an owner already at that many queued or running jobs gets
-    ``TooManyActiveJobs`` and nothing is written. If the task cannot be published the record
+    ``TooManyActiveJobs`` and nothing is written; with ``max_backlog``, a job that would take
+    the service's backlog over that many symbols gets ``BacklogFull`` (``workers.backlog``),
+    nothing written either. If the task cannot be published the record
     is removed again and the caller gets ``QueueUnavailable``: no job is left that no task
     will run (were Redis to vanish in between, the watchdog fails it as ``NoWorker``). The
     audit row is written by the worker that starts the job (``workers.jobs.start_job``).
@@ -70,7 +73,7 @@ def submit_job(
                 raise IdempotencyConflict("this Idempotency-Key was used with another body")
             return Submitted(previous["job_id"], None)
     try:
-        queued = store.create(spec, active_limit=max_active)
+        queued = store.create(spec, active_limit=max_active, backlog_limit=max_backlog)
     except BaseException:
         if idempotency_key is not None:
             store.release_idempotency(spec.owner, idempotency_key)

@@ -14,11 +14,20 @@ def settings(settings):
     return settings.with_overrides(max_active_jobs=3, rate_limit_execute="6 per minute")
 
 
-def test_more_active_jobs_than_allowed_is_429_with_retry_after(client, redis_client):
+@pytest.fixture
+def authed(settings, make_app):
+    """An app with auth required, and a token of alice's for it."""
+    app = make_app(settings.with_overrides(auth="required"))
+    token = make_token(app.test_cli_runner(), "alice")
+    return app.test_client(), {"Authorization": f"Bearer {token}"}
+
+
+def test_more_active_jobs_than_allowed_is_429_with_retry_after(authed, redis_client):
+    client, alice = authed
     # No worker runs here, so every job stays queued and counts as active.
     for _ in range(3):
-        assert submit(client, BODY).status_code == 202
-    response = submit(client, BODY)
+        assert submit(client, BODY, **alice).status_code == 202
+    response = submit(client, BODY, **alice)
     assert response.status_code == 429
     assert response.get_json()["error"]["type"] == "RateLimited"
     assert int(response.headers["Retry-After"]) >= 1
@@ -27,16 +36,27 @@ def test_more_active_jobs_than_allowed_is_429_with_retry_after(client, redis_cli
         "retry_after": int(response.headers["Retry-After"]),
     }
     assert len(redis_client.keys("calc:job:*[0-9a-f]")) == 3  # the refused one left nothing
-    jobs = client.get(f"{BASE}/jobs").get_json()["items"]
-    client.delete(f"{BASE}/jobs/{jobs[0]['job_id']}")  # cancelling frees a place
-    assert submit(client, BODY).status_code == 202
+    jobs = client.get(f"{BASE}/jobs", headers=alice).get_json()["items"]
+    client.delete(f"{BASE}/jobs/{jobs[0]['job_id']}", headers=alice)  # cancelling frees a place
+    assert submit(client, BODY, **alice).status_code == 202
 
 
-def test_request_rate_limit_is_429_in_the_envelope(client):
-    statuses = [submit(client, {**BODY, "symbols": []}).status_code for _ in range(7)]
+def test_with_auth_off_the_one_anonymous_user_has_no_per_user_caps(settings, make_app):
+    # Everyone is the anonymous user when auth is off: the per-user caps (3 active jobs here,
+    # 30 submits a second by default with auth) would hold every analyst to one user's share.
+    defaults = settings.with_overrides(rate_limit_execute="")
+    assert defaults.with_overrides(auth="required").execute_rate_limit == "30 per second"
+    client = make_app(defaults).test_client()
+    statuses = [submit(client, BODY).status_code for _ in range(40)]
+    assert statuses == [202] * 40
+
+
+def test_request_rate_limit_is_429_in_the_envelope(authed):
+    client, alice = authed
+    statuses = [submit(client, {**BODY, "symbols": []}, **alice).status_code for _ in range(7)]
     assert statuses[:6] == [400] * 6
     assert statuses[6] == 429
-    response = submit(client, BODY)
+    response = submit(client, BODY, **alice)
     assert response.status_code == 429
     assert response.get_json()["error"]["type"] == "RateLimited"
     assert int(response.headers["Retry-After"]) >= 1  # the limit's window
@@ -45,7 +65,40 @@ def test_request_rate_limit_is_429_in_the_envelope(client):
         "retry_after": int(response.headers["Retry-After"]),
     }
     # Other routes have their own, higher limit.
-    assert client.get(f"{BASE}/jobs").status_code == 200
+    assert client.get(f"{BASE}/jobs", headers=alice).status_code == 200
+
+
+def test_the_service_backlog_limit_is_429_with_retry_after_and_queues_nothing(
+    settings, make_app, redis_client
+):
+    client = make_app(settings.with_overrides(max_backlog_symbols=5)).test_client()
+    three = {**BODY, "symbols": ["AAPL", "MSFT", "AMZN"]}
+    first = submit(client, three)
+    assert first.status_code == 202
+    queued = set(redis_client.keys("calc:job:*[0-9a-f]"))
+    refused = submit(client, three)  # 3 + 3 > 5
+    assert refused.status_code == 429
+    err = refused.get_json()["error"]
+    assert err["type"] == "RateLimited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert err["details"] == {
+        "limit": "5 symbols queued or running in the service",
+        "retry_after": int(refused.headers["Retry-After"]),
+    }
+    assert set(redis_client.keys("calc:job:*[0-9a-f]")) == queued  # nothing written
+    assert redis_client.llen("celery") == 1  # nor published
+    assert submit(client, {**BODY, "symbols": ["AAPL", "MSFT"]}).status_code == 202  # 5 of 5
+    assert submit(client, BODY).status_code == 429
+    client.delete(f"{BASE}/jobs/{first.get_json()['job_id']}")  # a finished job frees its share
+    assert submit(client, three).status_code == 202
+    assert submit(client, BODY).status_code == 429
+
+
+def test_a_job_larger_than_the_backlog_limit_runs_when_the_service_is_idle(settings, make_app):
+    client = make_app(settings.with_overrides(max_backlog_symbols=2)).test_client()
+    big = {**BODY, "symbols": ["AAPL", "MSFT", "AMZN"]}
+    assert submit(client, big).status_code == 202  # never refused forever
+    assert submit(client, BODY).status_code == 429
 
 
 def test_the_submit_limit_is_per_user_and_shared_by_the_api_processes(settings, make_app):
