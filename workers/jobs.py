@@ -24,6 +24,7 @@ from workers.bars_cache import merge, window_keys
 from workers.chunking import plan_chunks
 from workers.deadlines import timed_out
 from workers.evaluation import plan_evaluation_chunks, process_evaluation_chunk
+from workers.fairqueue import Share
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
 from workers.runtime import Runtime
@@ -103,8 +104,13 @@ def _record_start(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
         log.warning("audit row not written at start", extra=_fields(spec))
 
 
-def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime) -> None:
-    """Run one chunk: load its bars with one query, run the sandbox, record each outcome once."""
+def process_chunk(
+    job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime, share: Share | None = None
+) -> None:
+    """Run one chunk: load its bars with one query, run the sandbox, record each outcome once.
+
+    With ``share``, a chunk that has run its quantum while another user waits hands the rest
+    of its symbols back (``workers.fairqueue``) and stops, so that user's work starts now."""
     store = rt.store()
     spec = store.spec(job_id)
     status = store.status(job_id)
@@ -129,12 +135,18 @@ def process_chunk(job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
         err = {"type": "WorkerLost", "message": "the worker running this symbol died repeatedly"}
         store.record_outcomes(job_id, ((s, {"value": None, "error": err}) for s in todo))
     elif todo:
-        _run_symbols(store, spec, todo, rt=rt, chunk_no=chunk_no)
+        _run_symbols(store, spec, todo, rt=rt, chunk_no=chunk_no, share=share)
     _complete_if_done(store, spec, rt=rt)
 
 
 def _run_symbols(
-    store: JobStore, spec: JobSpec, todo: list[str], *, rt: Runtime, chunk_no: int
+    store: JobStore,
+    spec: JobSpec,
+    todo: list[str],
+    *,
+    rt: Runtime,
+    chunk_no: int,
+    share: Share | None = None,
 ) -> None:
     deadline = store.deadline(spec.job_id) or (time.time() + spec.wall_seconds)
     if time.time() > deadline:  # queued past the job's deadline: not run late
@@ -162,10 +174,13 @@ def _run_symbols(
     buffer: list[tuple[str, dict]] = []
     last_flush = time.monotonic()
     started = time.perf_counter()
+    ran: set[str] = set()
+    rest: list[str] = []
     # closing(): leaving the loop early (deadline, cancel) kills the sandbox child at once.
     with closing(run_batch(spec.code, items, params=spec.params, limits=limits)) as outcomes:
         for symbol, outcome in outcomes:
             buffer.append((symbol, outcome))
+            ran.add(symbol)
             now = time.monotonic()
             if len(buffer) >= FLUSH_EVERY_OUTCOMES or now - last_flush >= FLUSH_EVERY_SECONDS:
                 store.record_outcomes(spec.job_id, buffer)
@@ -174,9 +189,14 @@ def _run_symbols(
                 last_flush = now
                 if _should_stop(store, spec, deadline):
                     break
+                if _should_yield(share, started, len(ran) < len(items)):
+                    rest = [item.symbol for item in items if item.symbol not in ran]
+                    break
     if buffer:
         store.record_outcomes(spec.job_id, buffer)
         result_cache.store(store.r, keys, buffer)
+    if rest and share is not None:
+        share.give_back(rest)
     log.info(
         "chunk done",
         extra=_fields(
@@ -225,6 +245,13 @@ def _cache_keys(spec: JobSpec, versions: dict[str, int]) -> result_cache.CacheKe
         as_of=spec.as_of or "",
         versions=versions,
     )
+
+
+def _should_yield(share: Share | None, started: float, more: bool) -> bool:
+    """Whether this chunk has had its quantum and another user's work is waiting."""
+    if share is None or not more or time.perf_counter() - started < share.quantum_seconds:
+        return False
+    return share.others_waiting()
 
 
 def _should_stop(store: JobStore, spec: JobSpec, deadline: float) -> bool:

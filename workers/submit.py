@@ -13,6 +13,7 @@ import redis
 from celery import Celery
 
 from logconfig import job_fields
+from workers.fairqueue import FairQueue, enqueue
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
 from workers.jobview import Job
@@ -52,8 +53,9 @@ def submit_job(
     max_active: int | None = None,
     max_backlog: int | None = None,
 ) -> Submitted:
-    """Queue ``spec``: its Redis record first, then ``calc.run_job`` with the job id as the
-    task id (Flower shows the id the client polls). Answer its id and the job as queued (or,
+    """Queue ``spec``: its Redis record first, then its start in its owner's fair queue and
+    the ``calc.run_next`` token that runs it (``workers.fairqueue``; the token's id starts
+    with the job id, as Flower shows it). Answer its id and the job as queued (or,
     for a replayed idempotency key, the earlier job's id alone; the same key with another
     body is ``IdempotencyConflict``).
 
@@ -79,7 +81,7 @@ def submit_job(
             store.release_idempotency(spec.owner, idempotency_key)
         raise
     try:
-        celery.send_task(RUN_JOB, args=(spec.job_id,), task_id=spec.job_id)
+        enqueue(celery, FairQueue(store.r), spec.owner, {"job": spec.job_id, "start": True})
     except Exception as exc:
         log.warning("task not published", extra=job_fields(spec.job_id, error=type(exc).__name__))
         with contextlib.suppress(redis.RedisError):

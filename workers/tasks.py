@@ -11,6 +11,8 @@ from sqlalchemy.exc import OperationalError
 
 from logconfig import job_fields
 from workers.celery_app import app, worker_runtime
+from workers.fair_run import run_next as run_next_entry
+from workers.fairqueue import RUN_NEXT, FairQueue, enqueue
 from workers.jobs import process_chunk, start_job
 from workers.jobspec import JobSpec
 from workers.schedule import enqueue_due
@@ -35,13 +37,27 @@ def send_chunk(job_id: str, chunk_no: int, symbols: list[str]) -> None:
     )
 
 
+@app.task(name=RUN_NEXT, bind=True)
+def run_next(self) -> None:
+    """A token: run the next entry of the fair queue (``workers.fairqueue``), whoever's it is."""
+    run_next_entry(self.request.id, rt=worker_runtime(), celery=app, retry_chunk=send_chunk)
+
+
+def send_fair_chunk(job_id: str, chunk_no: int, symbols: list[str]) -> None:
+    rt = worker_runtime()
+    owner = rt.store().fields(job_id).get("owner") or None
+    entry = {"job": job_id, "chunk": chunk_no, "symbols": symbols}
+    enqueue(app, FairQueue(rt.redis), owner, entry)
+
+
 @app.task(name=RUN_JOB, bind=True)
 def run_job(self, job_id: str) -> None:
-    """Split a job into chunks, enqueue the others and run the first here (never waits on
-    another task). If the first cannot load its data, it goes to the queue as a
-    ``calc.run_chunk`` of its own, which retries with backoff."""
+    """A job submitted before the fair queue (``calc.run_next`` now starts jobs): split it
+    into chunks, queue the others fairly and run the first here. If the first cannot load
+    its data, it goes to the queue as a ``calc.run_chunk`` of its own, which retries with
+    backoff."""
     rt = worker_runtime()
-    first = start_job(job_id, rt=rt, send_chunk=send_chunk)
+    first = start_job(job_id, rt=rt, send_chunk=send_fair_chunk)
     if not first:
         return
     try:
