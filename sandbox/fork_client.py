@@ -29,6 +29,7 @@ PR_SET_CHILD_SUBREAPER = 36
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _READY_TIMEOUT_SECONDS = 10.0  # a fork server answers in milliseconds; this means it is stuck
 _SPARE_CHUNK_FILES = 2
+FORK_SERVER_ENV = {"PYTHONHASHSEED": "0"}  # the whole environment (zygote.py clears even this)
 
 
 class ForkServerError(RuntimeError):
@@ -52,9 +53,13 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.owner = os.getpid()
         self.process = subprocess.Popen(
-            [sys.executable, "-E", "-s", "-m", "sandbox.zygote", str(theirs.fileno())],
+            [sys.executable, "-s", "-m", "sandbox.zygote", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),),
-            env={},
+            # Nothing of ours but a fixed hash seed: with a random one, each fork server
+            # iterated a set of strings in its own order, and the same script on the same data
+            # gave different results on different workers (API.md promises the same). A
+            # script can collide its own hashes only to burn its own CPU budget.
+            env=FORK_SERVER_ENV,
             cwd=_PROJECT_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import heapq  # noqa: F401 (statistics.mode imports it on first call: a child can open no file)
 import math
 import statistics
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Callable, Mapping, Sequence
+from types import FunctionType, MappingProxyType
 from typing import Any
 
 from sandbox.guards import GUARDS, FrozenNamespace, safe_pow
@@ -15,6 +16,35 @@ from sandbox.indicators import INDICATORS
 
 # API.md's helper table: helpers.py's and indicators.py's.
 ALL_HELPERS: Mapping[str, Any] = MappingProxyType({**HELPERS, **INDICATORS})
+
+
+def shown_by_name(name: str, function: Callable[..., Any]) -> Any:
+    """``function`` as scripts get it: called the same (no extra frame), and shown as
+    ``<function sma>`` in every process. A function's own repr holds its heap address, which
+    differs from one fork server to the next, so ``str(sma)`` in a result or a key would
+    differ too where API.md promises the same result for the same script and data."""
+    shown = f"<function {name}>"
+    members = {
+        "__slots__": (),
+        "__call__": staticmethod(function),
+        "__repr__": lambda _self: shown,
+        "__doc__": function.__doc__,
+    }
+    # Named "function", as the function was: messages such as "'function' object has no
+    # attribute 'x'" read the same.
+    return type("function", (), members)()
+
+
+def _shown_by_name(functions: Mapping[str, Any]) -> dict[str, Any]:
+    """Python-level functions wrapped by ``shown_by_name``; builtins (``<built-in function
+    sqrt>``) and constants show no address and stay as they are."""
+    return {
+        name: shown_by_name(name, value) if isinstance(value, FunctionType) else value
+        for name, value in functions.items()
+    }
+
+
+SCRIPT_HELPERS: Mapping[str, Any] = MappingProxyType(_shown_by_name(ALL_HELPERS))
 
 SAFE_BUILTIN_NAMES = [
     "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "format",
@@ -68,13 +98,13 @@ def _safe_builtins() -> dict[str, Any]:
 
 
 SAFE_BUILTINS: Mapping[str, Any] = _safe_builtins()
-MATH = FrozenNamespace("math", _functions_of(math))
+MATH = FrozenNamespace("math", _shown_by_name(_functions_of(math)))
 # The functions, plus NormalDist: the one class analysts reach for (``inv_cdf`` for a VaR, ``cdf``
 # for a probability), usable through guards.py's allowlist of its methods (not ``samples``,
 # which draws random numbers, nor ``from_samples``, a class method: ``NormalDist(mean(xs),
 # stdev(xs))`` is the same).
 STATISTICS = FrozenNamespace(
-    "statistics", {**_functions_of(statistics), "NormalDist": statistics.NormalDist}
+    "statistics", {**_shown_by_name(_functions_of(statistics)), "NormalDist": statistics.NormalDist}
 )
 
 
@@ -94,7 +124,7 @@ def base_globals() -> dict[str, Any]:
     """
     g: dict[str, Any] = {"__builtins__": dict(SAFE_BUILTINS), "__name__": "script"}
     g.update(GUARDS)
-    g.update(ALL_HELPERS)
+    g.update(SCRIPT_HELPERS)
     g["math"] = MATH
     g["statistics"] = STATISTICS
     return g

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from json.encoder import encode_basestring_ascii
 from types import TracebackType
@@ -45,6 +46,10 @@ _OUR_PATHS = tuple(
         reverse=True,
     )
 )
+# A whole path under one of them, up to the quote or space that ends it.
+_OUR_PATH = re.compile("(?:" + "|".join(map(re.escape, _OUR_PATHS)) + r")[^\s'\"]*")
+# The end of CPython's default repr, ``<function sma at 0x7f3a2b1c0d60>``.
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
 
 # {"value": ..., "error": {...} | None, "stdout": str} and, only when the run had any,
 # "warnings": [str, ...] (each once per run: a helper asked for more history than it was given).
@@ -75,12 +80,21 @@ def outcome(
 
 
 def scrub(message: str) -> str:
-    """Bound a message (in stored bytes) and drop any of our file-system paths from it."""
+    """Bound a message (in stored bytes) and drop our paths and heap addresses from it."""
     text = message if type(message) is str else "error"
-    text = text[: MAX_MESSAGE_LENGTH * 2]
-    for path in _OUR_PATHS:
-        text = text.replace(path, "")
+    text = without_host_details(text[: MAX_MESSAGE_LENGTH * 2])
     return cut_encoded(valid_text(text), MAX_MESSAGE_LENGTH)
+
+
+def without_host_details(text: str) -> str:
+    """``text`` without our file-system paths (an ``OSError`` from a codec the child cannot
+    load names the file) nor heap addresses (``<function f at 0x7f...>``): neither is the
+    user's business, and an address differs from process to process, where the same script
+    on the same data must give the same output."""
+    text = _OUR_PATH.sub("<path>", text)
+    if " at 0x" in text:
+        text = _ADDRESS.sub(">", text)
+    return text
 
 
 def encoded_size(text: str) -> int:

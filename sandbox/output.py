@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.outcome import cut_encoded, encoded_size, valid_text
+from sandbox.outcome import cut_encoded, encoded_size, valid_text, without_host_details
 
 
 class CappedOutput:
@@ -63,4 +63,6 @@ class CappedOutput:
         return self.text()
 
     def text(self) -> str:
-        return "".join(self._parts)
+        """What was printed, without our paths and heap addresses (outcome.py): it only gets
+        shorter, so it stays within the cap."""
+        return without_host_details("".join(self._parts)) if self._parts else ""

@@ -16,6 +16,7 @@ import sys
 import time
 
 from sandbox.executor import Limits, run_batch
+from sandbox.fork_client import ForkServer
 from sandbox.isolation import fork_server, run_isolated
 from tests.sandbox.test_isolation import (
     ITEMS,
@@ -107,10 +108,18 @@ def _comm(pid: int) -> str:
         return comm.read().strip()
 
 
-def test_the_fork_server_has_an_empty_environment() -> None:
-    server = fork_server()
-    with open(f"/proc/{server.process.pid}/environ", "rb") as environ:
-        assert environ.read() == b""
+def test_the_fork_server_has_nothing_of_the_workers_environment() -> None:
+    """Only the fixed hash seed (fork_client.py), however much the worker's environment holds."""
+    os.environ["CALC_CANARY_SECRET"] = "do-not-leak"
+    try:
+        server = ForkServer()
+        try:
+            with open(f"/proc/{server.process.pid}/environ", "rb") as environ:
+                assert environ.read() == b"PYTHONHASHSEED=0\0"
+        finally:
+            server.close()
+    finally:
+        del os.environ["CALC_CANARY_SECRET"]
 
 
 def test_a_killed_fork_server_is_replaced_and_no_symbol_pays() -> None:

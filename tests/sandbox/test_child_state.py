@@ -1,0 +1,175 @@
+"""What a sandbox child gives a script: every library function working, the same answer in
+every process, and nothing left over from the symbol before (issue 17, items 10 to 12).
+
+All through ``run_batch``: real fork servers and real children.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from sandbox.executor import Limits, run_batch
+from sandbox.namespace import MATH, STATISTICS
+from settings import PROJECT_ROOT
+from tests.sandbox.sample import sample_items
+
+LIMITS = Limits(cpu_seconds=2.0, memory_mb=256, stdout_bytes=4096)
+
+# Arguments for each function of the ``math`` and ``statistics`` namespaces: every function
+# a script can reach is called (a new one without a row here fails the test below).
+XS = "[1.0, 2.0, 2.0, 3.0, 5.0, 8.0]"
+YS = "[2.0, 1.0, 4.0, 3.0, 7.0, 9.0]"
+MATH_CALLS = {
+    "acos": "0.5", "acosh": "2.0", "asin": "0.5", "asinh": "2.0", "atan": "0.5",
+    "atan2": "1.0, 2.0", "atanh": "0.5", "cbrt": "27.0", "ceil": "2.5", "comb": "10, 3",
+    "copysign": "1.0, -0.0", "cos": "1.0", "cosh": "1.0", "degrees": "1.0",
+    "dist": "[0.0, 0.0], [3.0, 4.0]", "erf": "0.5", "erfc": "0.5", "exp": "1.0",
+    "exp2": "3.0", "expm1": "1e-05", "fabs": "-2.5", "factorial": "10", "floor": "2.5",
+    "fmod": "7.0, 3.0", "frexp": "8.0", "fsum": XS, "gamma": "4.5", "gcd": "12, 18",
+    "hypot": "3.0, 4.0", "isclose": "1.0, 1.0000000001", "isfinite": "1.0", "isinf": "1.0",
+    "isnan": "1.0", "isqrt": "17", "lcm": "4, 6", "ldexp": "1.5, 3", "lgamma": "4.5",
+    "log": "8.0, 2.0", "log10": "1000.0", "log1p": "1e-05", "log2": "8.0", "modf": "2.5",
+    "nextafter": "1.0, 2.0", "perm": "10, 3", "pow": "2.0, 10.0", "prod": XS,
+    "radians": "180.0", "remainder": "7.0, 3.0", "sin": "1.0", "sinh": "1.0", "sqrt": "2.0",
+    "tan": "1.0", "tanh": "1.0", "trunc": "2.5", "ulp": "1.0",
+}  # fmt: skip
+STATISTICS_CALLS = {
+    "correlation": f"{XS}, {YS}", "covariance": f"{XS}, {YS}", "fmean": XS,
+    "geometric_mean": XS, "harmonic_mean": XS, "linear_regression": f"{XS}, {YS}",
+    "mean": XS, "median": XS, "median_grouped": XS, "median_high": XS, "median_low": XS,
+    "mode": XS, "multimode": XS, "pstdev": XS, "pvariance": XS, "quantiles": XS,
+    "stdev": XS, "variance": XS,
+}  # fmt: skip
+NORMAL = statistics.NormalDist(1.0, 2.0)  # statistics.NormalDist(1.0, 2.0) in the script
+NORMAL_DIST_CALLS = {
+    "d.mean": NORMAL.mean, "d.median": NORMAL.median, "d.mode": NORMAL.mode,
+    "d.stdev": NORMAL.stdev, "d.variance": NORMAL.variance, "d.cdf(1.5)": NORMAL.cdf(1.5),
+    "d.inv_cdf(0.3)": NORMAL.inv_cdf(0.3), "d.pdf(1.0)": NORMAL.pdf(1.0),
+    "d.overlap(statistics.NormalDist(2.0, 1.0))": NORMAL.overlap(statistics.NormalDist(2.0, 1.0)),
+    "d.quantiles(4)": NORMAL.quantiles(4), "d.zscore(3.0)": NORMAL.zscore(3.0),
+}  # fmt: skip
+
+
+def run(source: str, count: int = 1, days: int = 60) -> list[tuple[str, dict[str, Any]]]:
+    items = sample_items(count, days)
+    return list(run_batch(source, items, params={}, limits=LIMITS))
+
+
+def printing_each(calls: dict[str, str], module: str) -> str:
+    """A script printing ``name value`` per call, or ``name ERROR type: message``."""
+    lines = []
+    for name, args in calls.items():
+        lines += [
+            "try:",
+            f"    print({name!r}, {module}.{name}({args}))",
+            "except Exception as e:",
+            f"    print({name!r}, 'ERROR', e)",
+        ]
+    return "\n".join([*lines, "result = 1"])
+
+
+def expected_lines(calls: dict[str, str], module: Any) -> list[str]:
+    return [
+        f"{name} {getattr(module, name)(*ast.literal_eval(f'({args},)'))}"
+        for name, args in calls.items()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("namespace", "module", "calls", "prefix"),
+    [(MATH, math, MATH_CALLS, "math"), (STATISTICS, statistics, STATISTICS_CALLS, "statistics")],
+    ids=["math", "statistics"],
+)
+def test_every_function_of_math_and_statistics_works_in_a_child(
+    namespace: Any, module: Any, calls: dict[str, str], prefix: str
+) -> None:
+    functions = {n for n, v in namespace._members.items() if callable(v) and n != "NormalDist"}
+    assert functions == set(calls), "a function scripts can reach has no call in this test"
+    ((_, out),) = run(printing_each(calls, prefix))
+    assert out["error"] is None
+    assert out["stdout"].splitlines() == expected_lines(calls, module)
+
+
+def test_normal_dist_works_in_a_child() -> None:
+    lines = ["d = statistics.NormalDist(1.0, 2.0)"]
+    lines += [f"print({call})" for call in NORMAL_DIST_CALLS]
+    ((_, out),) = run("\n".join([*lines, "result = 1"]))
+    assert out["error"] is None
+    assert out["stdout"].splitlines() == [str(value) for value in NORMAL_DIST_CALLS.values()]
+
+
+HOST_PATH_LEAKS = """\
+try:
+    'abc'.encode('idna')
+except Exception as e:
+    print(e, [e], str(e))
+print(sma, lambda: 1)
+'abc'.encode('punycode')
+"""
+
+
+def test_no_host_path_reaches_stdout_or_messages() -> None:
+    """A codec the child cannot load raises an OSError naming the library file it tried."""
+    ((_, out),) = run(HOST_PATH_LEAKS)
+    assert out["error"]["type"] == "OSError"
+    assert out["error"]["line"] == 6
+    assert "Errno" in out["error"]["message"]
+    assert "Errno" in out["stdout"]
+    text = out["stdout"] + out["error"]["message"]
+    for path in (str(PROJECT_ROOT), sys.prefix, sys.base_prefix, "/root", "/lib/", ".py", "0x"):
+        assert path not in text
+    assert "<function sma> <function <lambda>>" in out["stdout"]
+
+
+# --- the same script gives the same answer in every process (item 12) -------------------------
+
+DETERMINISM = """\
+names = {'AAPL', 'MSFT', 'GOOG', 'amzn', 'x' * 20, symbol, 'é', 'ß'}
+order = ' '.join(n for n in names)
+seen = {}
+for n in names:
+    seen[n] = len(seen)
+print(order)
+print(str(sma), str(ema), format(atr), f'{corr}', [mean, math, statistics])
+print(str(lambda: 1), (x for x in ()))
+by_rank = sum(seen[n] * (i + 1) for i, n in enumerate(sorted(names)))
+result = {'order': float(len(order) * 7 + by_rank),
+          'text': float(len(str(sma) + str(math) + str([ema, mean])))}
+"""
+
+
+def _run_in_fresh_interpreter() -> list[tuple[str, dict[str, Any]]]:
+    """The script's outcomes from a new Python process with its own fork server (its own hash
+    seed, were it random, and its own heap addresses)."""
+    code = (
+        "import json, sys\n"
+        "from tests.sandbox.test_child_state import DETERMINISM, run\n"
+        "print(json.dumps(run(DETERMINISM, count=3)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [tuple(pair) for pair in json.loads(done.stdout)]
+
+
+def test_the_same_script_gives_the_same_outcome_in_every_process() -> None:
+    runs = [_run_in_fresh_interpreter() for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]
+    for _, out in runs[0]:
+        assert out["error"] is None
+        assert "0x" not in out["stdout"]  # no heap address: it differs from process to process
+        assert "<function sma>" in out["stdout"]
