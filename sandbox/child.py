@@ -24,6 +24,7 @@ import posix
 import resource
 import signal
 import socket
+import sys
 import time
 from typing import Any, NoReturn
 
@@ -43,6 +44,8 @@ COMMAND_FD = 4  # until the chunk has arrived
 _DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
                     signal.SIGCHLD, signal.SIGALRM, signal.SIGPROF)  # fmt: skip
 _EXIT_BROKEN = 70
+EXIT_RETIRED = 75  # stopped after a symbol whose garbage kept making garbage (isolation.py)
+COLLECTION_ROUNDS = 3
 RECEIVED = b"+"
 PR_SET_NAME = 15
 LIBC = ctypes.CDLL(None, use_errno=True)  # (also the fork server's and the worker's prctl)
@@ -70,14 +73,16 @@ def child_main(result_fd: int, command_fd: int) -> NoReturn:
         if chunk is not None:
             gc.freeze()  # nor is the chunk: each symbol's collection sees only its own objects
             _limit_memory_and_descriptors(chunk.memory_mb)
-            _run(chunk, shared)
+            if not _run(chunk, shared):
+                code = EXIT_RETIRED
     except BaseException:  # never unwind into the fork server's loop
         code = _EXIT_BROKEN
     finally:
         os._exit(code)
 
 
-def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> None:
+def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> bool:
+    """Run the chunk's symbols; False if the child stopped early, its state not clean."""
     cpu = chunk.cpu_seconds
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
     backstop = 0
@@ -93,11 +98,46 @@ def _run(chunk: wire.Chunk, shared: dict[str, Any]) -> None:
         result = run_symbol(chunk.script, shared, item, chunk.params_json, chunk.stdout_bytes)
         del item  # nothing holds the symbol's series now: the collector need not walk them
         # Reference cycles the script left behind would eat the next symbol's memory; their
-        # collection is charged to the symbol that made them.
-        gc.collect()
+        # collection (and any ``finally`` it runs) is charged to the symbol that made them.
+        quiet = collect_until_quiet()
         signal.setitimer(signal.ITIMER_PROF, 0)
         write_all(RESULT_FD, _line(symbol, result))
+        if not quiet:
+            # Collecting makes more garbage (a suspended generator's ``finally`` plants a new
+            # cycle each time): what is left could run during the next symbol. This child
+            # stops here, and the worker gives the rest to a fresh one. The pipe closes as
+            # the process exits, so the worker sees the exit status with the hang-up.
+            return False
     os.close(RESULT_FD)  # the worker wakes on the hang-up: it need not wait for our exit
+    return True
+
+
+def collect_until_quiet(rounds: int = COLLECTION_ROUNDS) -> bool:
+    """Collect until a collection runs none of the script's code; False if one still did
+    after ``rounds``. API.md: nothing a script creates is seen by the next symbol, and a
+    finalizer a collection runs (a suspended generator's ``finally``) can make new garbage,
+    even a cycle that replants itself each time. (``gc.collect()``'s count cannot say: the
+    objects such a finalizer reaches again are resurrected, and not counted.)"""
+    return any(not _collection_ran_code() for _ in range(rounds))
+
+
+def _collection_ran_code() -> bool:
+    """Collect once, watching for Python code run meanwhile; none runs unless a finalizer
+    does (scripts cannot define ``__del__``, but generators' ``finally`` blocks run)."""
+    ran = False
+
+    def watch(_frame: object, event: str, _arg: object) -> None:
+        nonlocal ran
+        if event == "call":
+            ran = True
+            sys.setprofile(None)  # seen once is enough: what runs on runs unwatched
+
+    sys.setprofile(watch)
+    try:
+        gc.collect()
+    finally:
+        sys.setprofile(None)
+    return ran
 
 
 def _receive(command: socket.socket) -> wire.Chunk | None:

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sandbox import wire
-from sandbox.child import MAX_CHILD_FDS, RECEIVED
+from sandbox.child import EXIT_RETIRED, MAX_CHILD_FDS, RECEIVED
 from sandbox.compiler import CompiledScript
 from sandbox.fork_client import ForkServer, ForkServerError, Idle, close_idle, fork_server, reap
 from sandbox.outcome import Outcome, error, outcome
@@ -92,7 +92,9 @@ def run_isolated(
             for symbol, result in child.outcomes(items, start):
                 start += 1
                 yield symbol, result
-            if start < len(items):  # the child died
+            if start < len(items):  # the child died, or stopped to be replaced
+                if start > began and child.retired():
+                    continue  # a fresh child for the rest: the last symbol left a mess
                 if start == began and not child.received_chunk():
                     lost += 1  # killed from outside while idle: nothing of the chunk ran
                     if lost >= _SPAWN_ATTEMPTS:
@@ -182,6 +184,13 @@ class _Child:
                 self.broken = True
                 self.kill()
                 return
+
+    def retired(self) -> bool:
+        """Whether the child exited on its own after a symbol, for a fresh child to carry on
+        (child.collect_until_quiet): no symbol's fault."""
+        self.kill()
+        status = self.status or 0
+        return os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_RETIRED
 
     def received_chunk(self) -> bool:
         """Whether the child (now dead) had taken its chunk before it died."""

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from sandbox.executor import Limits, run_batch
+from sandbox.fork_client import ForkServer, Idle
 from sandbox.namespace import MATH, STATISTICS
 from settings import PROJECT_ROOT
 from tests.sandbox.sample import sample_items
@@ -173,3 +174,65 @@ def test_the_same_script_gives_the_same_outcome_in_every_process() -> None:
         assert out["error"] is None
         assert "0x" not in out["stdout"]  # no heap address: it differs from process to process
         assert "<function sma>" in out["stdout"]
+
+
+# --- nothing a symbol made runs or stays during the next one (item 10) --------------------------
+
+# A suspended generator in a reference cycle: collecting it runs its ``finally``, which plants
+# another such cycle holding the same 120 MB, and so on, for every collection after it.
+REPLANTING = """\
+if symbol == FIRST:
+    def plant(big, spin):
+        box = []
+        def gen():
+            try:
+                yield box
+            finally:
+                if spin:
+                    while True:
+                        pass
+                plant(big, SPIN)
+        g = gen()
+        next(g)
+        box.append(g)
+    plant([0.5] * 15_000_000, False)
+    result = 1
+else:
+    room = [0.25] * 20_000_000
+    result = close[-1] if len(room) == 20_000_000 else 0
+"""
+
+
+@pytest.mark.parametrize("spin", [False, True], ids=["memory", "spinning-finally"])
+def test_garbage_that_replants_itself_never_reaches_the_next_symbol(spin: bool) -> None:
+    """Measured before: every second symbol found the 120 MB still held (a MemoryError for the
+    next one's own 160 MB), and a spinning ``finally`` made the next symbol's TimeoutError."""
+    items = sample_items(4, 60)
+    source = REPLANTING.replace("FIRST", repr(items[0].symbol)).replace("SPIN", str(spin))
+    outcomes = list(run_batch(source, items, params={}, limits=LIMITS))
+    assert [s for s, _ in outcomes] == [item.symbol for item in items]
+    first = outcomes[0][1]
+    if spin:  # its own garbage's finally spun: charged to the symbol that made it
+        assert first["error"]["type"] == "TimeoutError"
+    else:
+        assert first == {"value": 1, "error": None, "stdout": ""}
+    for (_, out), item in zip(outcomes[1:], items[1:], strict=True):
+        assert out == {"value": item.close[-1], "error": None, "stdout": ""}
+
+
+def test_ordinary_garbage_is_collected_in_the_same_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cycles that do not replant themselves cost no fresh child: one child runs the chunk."""
+    taken: list[int] = []
+    take = ForkServer.take
+
+    def counting_take(self: ForkServer) -> Idle:
+        idle = take(self)
+        taken.append(idle.pid)
+        return idle
+
+    monkeypatch.setattr(ForkServer, "take", counting_take)
+    source = "a = []\na.append(a)\nd = {}\nd['me'] = d\nresult = close[-1]\n"
+    items = sample_items(4, 60)
+    outcomes = list(run_batch(source, items, params={}, limits=LIMITS))
+    assert [out["value"] for _, out in outcomes] == [item.close[-1] for item in items]
+    assert len(taken) == 1
