@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 import redis
+from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from logconfig import job_fields
@@ -15,9 +16,11 @@ from workers.fair_run import run_next as run_next_entry
 from workers.fairqueue import RUN_NEXT, FairQueue, enqueue
 from workers.jobs import process_chunk, start_job
 from workers.jobspec import JobSpec
+from workers.runtime import Runtime
 from workers.schedule import enqueue_due
 from workers.status import JobStatus
 from workers.submit import RUN_JOB, submit_job
+from workers.task_failure import job_fails_on_error
 from workers.watchdog import sweep_overdue
 
 log = logging.getLogger(__name__)
@@ -57,15 +60,16 @@ def run_job(self, job_id: str) -> None:
     its data, it goes to the queue as a ``calc.run_chunk`` of its own, which retries with
     backoff."""
     rt = worker_runtime()
-    first = start_job(job_id, rt=rt, send_chunk=send_fair_chunk)
-    if not first:
-        return
-    try:
-        process_chunk(job_id, 0, first, rt=rt)
-    except (OperationalError, redis.ConnectionError):
-        with contextlib.suppress(redis.RedisError):  # not a lost delivery: a handed-off chunk
-            rt.store().count_chunk_try(job_id, 0, by=-1)
-        send_chunk(job_id, 0, first)
+    with job_fails_on_error(rt.store(), job_id):
+        first = start_job(job_id, rt=rt, send_chunk=send_fair_chunk)
+        if not first:
+            return
+        try:
+            process_chunk(job_id, 0, first, rt=rt)
+        except (OperationalError, redis.ConnectionError):
+            with contextlib.suppress(redis.RedisError):  # not a lost delivery: a handed-off chunk
+                rt.store().count_chunk_try(job_id, 0, by=-1)
+            send_chunk(job_id, 0, first)
 
 
 @app.task(name="calc.enqueue_due_scripts")
@@ -89,10 +93,18 @@ def sweep_overdue_jobs() -> list[str]:
 def run_chunk(self, job_id: str, chunk_no: int, symbols: list[str]) -> None:
     """One chunk of a job: load its bars, run them in the sandbox, record each outcome once."""
     rt = worker_runtime()
+    with job_fails_on_error(rt.store(), job_id):
+        _run_chunk_or_retry(self, job_id, chunk_no, symbols, rt=rt)
+
+
+def _run_chunk_or_retry(
+    task: Task, job_id: str, chunk_no: int, symbols: list[str], *, rt: Runtime
+) -> None:
+    """Run the chunk; an outage is retried with backoff, then fails the job ``DataUnavailable``."""
     try:
         process_chunk(job_id, chunk_no, symbols, rt=rt)
     except (OperationalError, redis.ConnectionError) as exc:
-        if self.request.retries >= CHUNK_RETRIES:
+        if task.request.retries >= CHUNK_RETRIES:
             log.error(
                 "chunk failed: market data unavailable",
                 extra=job_fields(job_id, chunk=chunk_no, error=type(exc).__name__),
@@ -105,4 +117,4 @@ def run_chunk(self, job_id: str, chunk_no: int, symbols: list[str]) -> None:
         )
         with contextlib.suppress(redis.RedisError):  # a retry we chose is not a lost delivery
             rt.store().count_chunk_try(job_id, chunk_no, by=-1)
-        raise self.retry(exc=exc, countdown=0.5 * 2**self.request.retries) from exc
+        raise task.retry(exc=exc, countdown=0.5 * 2**task.request.retries) from exc
