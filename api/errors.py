@@ -172,6 +172,19 @@ def register_error_handlers(app: Flask) -> None:
         headers = {"Allow": ", ".join(valid)} if valid else None
         return envelope(status, kind, _http_message(exc), None, headers)
 
+    @app.errorhandler(redis.OutOfMemoryError)
+    def _redis_full(exc: redis.OutOfMemoryError):
+        # At its maxmemory with ``noeviction`` (README, Reliability notes), Redis refuses
+        # writes: nothing is queued, and reads go on. Not "cannot be reached": it is full.
+        log.error("redis is full", extra={"path": request.path})
+        return envelope(
+            503,
+            "ServiceUnavailable",
+            "the job store (Redis) is full: no job can be queued now",
+            {"redis": "full"},
+            {"Retry-After": "30"},
+        )
+
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError):
         log.warning("redis unavailable", extra={"path": request.path, "error": type(exc).__name__})
