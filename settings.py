@@ -41,6 +41,23 @@ def _auth(env: dict[str, str]) -> str:
     )
 
 
+# CALC_SANDBOX_CONFINEMENT: what a worker does when the kernel refuses a confinement step of
+# its sandbox children (sandbox/confine.py). Fails closed as CALC_AUTH does.
+CONFINEMENT_MODES = ("strict", "relaxed")
+
+
+def _confinement(env: dict[str, str]) -> str:
+    raw = (env.get("CALC_SANDBOX_CONFINEMENT") or "").strip().lower()
+    if raw == "":
+        return "strict"
+    if raw in CONFINEMENT_MODES:
+        return raw
+    raise SettingsError(
+        f"CALC_SANDBOX_CONFINEMENT must be strict (the default: no user code runs unless every "
+        f"confinement step holds) or relaxed, not {env.get('CALC_SANDBOX_CONFINEMENT')!r}"
+    )
+
+
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw in (None, ""):
@@ -109,10 +126,15 @@ class Settings:
     child_memory_mb: int = 256
     stdout_bytes: int = 4096
     bars_cache_bars: int = 2_000_000  # bars each worker process keeps packed (~100 MB)
+    sandbox_confinement: str = "strict"  # or "relaxed" (CALC_SANDBOX_CONFINEMENT)
 
     def __post_init__(self) -> None:
         if self.auth not in ("off", "required"):  # fails closed, even when built in code
             raise SettingsError(f"auth must be 'off' or 'required', not {self.auth!r}")
+        if self.sandbox_confinement not in CONFINEMENT_MODES:
+            raise SettingsError(
+                f"sandbox_confinement must be strict or relaxed, not {self.sandbox_confinement!r}"
+            )
 
     @property
     def execute_rate_limit(self) -> str | None:
@@ -160,6 +182,7 @@ class Settings:
             symbol_cpu_seconds=_float(env, "CALC_SYMBOL_CPU_SECONDS", base.symbol_cpu_seconds),
             child_memory_mb=_int(env, "CALC_CHILD_MEMORY_MB", base.child_memory_mb),
             bars_cache_bars=_int(env, "CALC_BARS_CACHE_BARS", base.bars_cache_bars),
+            sandbox_confinement=_confinement(env),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

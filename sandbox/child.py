@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from sandbox import wire
+from sandbox import confine, wire
 from sandbox.namespace import base_globals
 from sandbox.outcome import error, outcome
 from sandbox.runner import run_symbol
@@ -64,15 +64,16 @@ def child_main(result_fd: int, command_fd: int) -> NoReturn:
     code = 0
     try:
         _lock_down(result_fd, command_fd)
+        confine.enter_child()  # uid nobody, no capability, no new privileges
         shared = base_globals()
         # What we inherited is never a script's garbage: keep collections to the scripts' objects.
         gc.freeze()
-        command = socket.socket(fileno=COMMAND_FD)
-        command.sendall(f"{os.getpid()}\n".encode())  # ready; the worker learns who we are
+        command = socket.socket(fileno=COMMAND_FD)  # (our pid was sent by our parent)
         chunk = _receive(command)
         if chunk is not None:
             gc.freeze()  # nor is the chunk: each symbol's collection sees only its own objects
             _limit_memory_and_descriptors(chunk.memory_mb)
+            confine.seal()  # the seccomp filter, last: from here on only user code
             if not _run(chunk, shared):
                 code = EXIT_RETIRED
     except BaseException:  # never unwind into the fork server's loop

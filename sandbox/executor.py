@@ -12,6 +12,7 @@ from typing import Any
 
 from sandbox.compiler import compile_script
 from sandbox.errors import ScriptRejected
+from sandbox.fork_client import set_confinement_mode
 from sandbox.isolation import Limits, fork_server, run_isolated
 
 __all__ = ["Limits", "run_batch", "run_batch_in_process", "start_isolation"]
@@ -20,10 +21,16 @@ from sandbox.outcome import Outcome, error, outcome
 from sandbox.runner import SymbolInput, run_symbol
 
 
-def start_isolation() -> None:
+def start_isolation(confinement: str | None = None) -> str:
     """Start this process's fork server now (it starts on first use otherwise): a worker
-    process calls this before its first job, so that the server is clean and ready."""
-    fork_server()
+    process calls this before its first job, so that the server is clean and ready.
+
+    ``confinement`` is CALC_SANDBOX_CONFINEMENT (``strict`` or ``relaxed``). Answers the
+    confinement that held (``full`` or ``relaxed (missing: ...)``); raises
+    ``ConfinementRefusedError`` when the kernel refused a step in strict mode."""
+    if confinement is not None:
+        set_confinement_mode(confinement)
+    return fork_server().confinement
 
 
 def run_batch(

@@ -23,17 +23,32 @@ from pathlib import Path
 
 from sandbox.child import LIBC
 
-__all__ = ["ForkServer", "ForkServerError", "Idle", "close_idle", "fork_server", "reap"]
+__all__ = [
+    "ConfinementRefusedError",
+    "ForkServer",
+    "ForkServerError",
+    "Idle",
+    "close_idle",
+    "fork_server",
+    "reap",
+    "set_confinement_mode",
+]
 
 PR_SET_CHILD_SUBREAPER = 36
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _READY_TIMEOUT_SECONDS = 10.0  # a fork server answers in milliseconds; this means it is stuck
 _SPARE_CHUNK_FILES = 2
 FORK_SERVER_ENV = {"PYTHONHASHSEED": "0"}  # the whole environment (zygote.py clears even this)
+# Its first word (after its imports, its warm-up and its namespaces): slow on a loaded machine.
+_HELLO_TIMEOUT_SECONDS = 60.0
 
 
 class ForkServerError(RuntimeError):
     """The fork server could not give a child (it died, or it is stuck)."""
+
+
+class ConfinementRefusedError(ForkServerError):
+    """The kernel refused a confinement step and the mode is strict: no user code runs."""
 
 
 @dataclass(slots=True)
@@ -48,12 +63,15 @@ class Idle:
 class ForkServer:
     """This process's fork server and the idle children it prepared (one per process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str | None = None) -> None:
         become_subreaper()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.owner = os.getpid()
+        self.mode = mode or _Current.mode
+        self._confinement: str | None = None  # what the server says held (its first word)
+        self._refused: str | None = None  # or why it will make no child
         self.process = subprocess.Popen(
-            [sys.executable, "-s", "-m", "sandbox.zygote", str(theirs.fileno())],
+            [sys.executable, "-s", "-m", "sandbox.zygote", str(theirs.fileno()), self.mode],
             pass_fds=(theirs.fileno(),),
             # Nothing of ours but a fixed hash seed: with a random one, each fork server
             # iterated a set of strings in its own order, and the same script on the same data
@@ -157,11 +175,35 @@ class ForkServer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    @property
+    def confinement(self) -> str:
+        """``full`` or ``relaxed (missing: ...)``; raises ``ConfinementRefusedError``."""
+        with self.lock:
+            return self._hello()
+
+    def _hello(self) -> str:
+        """The server's first word, read once: what confinement held, or why none will."""
+        if self._refused is not None:
+            raise ConfinementRefusedError(self._refused)
+        if self._confinement is None:
+            if not select.select([self.control], [], [], _HELLO_TIMEOUT_SECONDS)[0]:
+                raise ForkServerError("the fork server did not start")
+            word = self.control.recv(4096).decode(errors="replace")
+            kind, _, detail = word.partition(" ")
+            if kind == "refused":
+                self._refused = detail
+                raise ConfinementRefusedError(detail)
+            if kind != "confined":
+                raise ForkServerError("the fork server has gone")
+            self._confinement = detail
+        return self._confinement
+
     def _request(self) -> None:
         self.control.send(b"1")
         self.requested += 1
 
     def _receive(self) -> None:
+        self._hello()
         if not select.select([self.control], [], [], _READY_TIMEOUT_SECONDS)[0]:
             raise ForkServerError("the fork server did not answer")
         message, fds, _, _ = socket.recv_fds(self.control, 16, 2)
@@ -184,7 +226,16 @@ class ForkServer:
 
 class _Current:
     server: ForkServer | None = None
+    mode = "strict"  # CALC_SANDBOX_CONFINEMENT, as the worker was configured
     lock = threading.Lock()
+
+
+def set_confinement_mode(mode: str) -> None:
+    """What fork servers started from now on do when the kernel refuses a confinement step:
+    ``strict`` (no user code runs) or ``relaxed`` (with what the kernel allows)."""
+    if mode not in ("strict", "relaxed"):
+        raise ValueError(f"confinement mode must be strict or relaxed, not {mode!r}")
+    _Current.mode = mode
 
 
 def fork_server() -> ForkServer:

@@ -38,6 +38,7 @@ from sandbox.fork_client import ForkServer, ForkServerError, Idle, close_idle, f
 from sandbox.outcome import Outcome, error, outcome
 from sandbox.recheck import checked, max_line
 from sandbox.runner import SymbolInput
+from sandbox.seccomp_filter import FORBIDDEN_MARK, syscall_name
 from sandbox.transport import read_available, send_chunk
 
 __all__ = [
@@ -122,6 +123,7 @@ class _Child:
         self.limits = limits
         self.killed_for_time = False
         self.broken = False  # the child wrote something it never would have: not trusted
+        self.forbidden_call: int | None = None  # the system call its seccomp filter trapped
         self.status: int | None = None
 
     @classmethod
@@ -172,6 +174,10 @@ class _Child:
                 if index >= len(items):
                     break
                 symbol = items[index].symbol
+                if line.startswith(FORBIDDEN_MARK):  # its filter stopped it (seccomp_filter.py)
+                    self.forbidden_call = _number(line[len(FORBIDDEN_MARK) :])
+                    self.kill()
+                    return
                 result = checked(line, symbol, self.limits.stdout_bytes)
                 if result is None:
                     self.broken = True
@@ -231,6 +237,12 @@ class _Child:
         budget = f"{self.limits.cpu_seconds:g} s"
         if self.broken:
             return outcome(None, error("RuntimeError", "the sandbox lost track of the script"))
+        if self.forbidden_call is not None or (
+            os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS
+        ):
+            call = "" if self.forbidden_call is None else f" ({syscall_name(self.forbidden_call)})"
+            stopped = f"the script made a system call the sandbox forbids{call} and was stopped"
+            return outcome(None, error("SecurityError", stopped))
         if self.killed_for_time:
             overran = f"the script ran over its time budget ({budget})"
             return outcome(None, error("TimeoutError", overran))
@@ -244,6 +256,13 @@ class _Child:
             crashed = f"the script's process crashed ({signal.Signals(sig).name})"
             return outcome(None, error("RuntimeError", crashed))
         return outcome(None, error("RuntimeError", "the script's process ended unexpectedly"))
+
+
+def _number(text: bytes) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return -1
 
 
 def _take_idle(*, fresh_server: bool) -> Idle:

@@ -31,7 +31,7 @@ import signal
 import socket
 import sys
 
-from sandbox import child
+from sandbox import child, confine
 from sandbox.compiler import compile_script
 from sandbox.namespace import base_globals
 from sandbox.runner import SymbolInput, run_symbol
@@ -76,11 +76,15 @@ def _fork_child(control: socket.socket, result_read: int, result_write: int,
                 worker_end: socket.socket, child_end: socket.socket) -> None:  # fmt: skip
     """In the intermediate process: fork the child and exit at once. Never returns."""
     try:
-        if os.fork() == 0:
+        confine.enter_sandbox_pids()
+        pid = os.fork()
+        if pid == 0:
             control.close()
             os.close(result_read)
             worker_end.close()
             child.child_main(result_write, child_end.detach())
+        # The child's pid as the worker sees it (the child's own is of its PID namespace).
+        child_end.sendall(f"{pid}\n".encode())
     finally:
         os._exit(0)
 
@@ -104,12 +108,24 @@ def main() -> None:
     if os.getppid() != parent:  # the worker died before the line above
         return
     control = socket.socket(fileno=int(sys.argv[1]))
+    mode = sys.argv[2] if len(sys.argv) > 2 else "strict"
     child.name_process(NAME)
     child.inherited_set_up()
     # Preparing the next child is never urgent: it yields the CPU as the children's scripts do
     # (at least as nice as they are, not 10 more than the worker: README's Processes).
     child.lower_priority(child.CHILD_NICENESS)
     _warm_up()
+    # Namespaces, once for all children (confine.py); the first word the worker reads says
+    # what held, or why no child will be made.
+    try:
+        state = confine.set_up_server(mode)
+    except confine.ConfinementRefused as exc:
+        with contextlib.suppress(OSError):
+            control.send(f"refused {exc}".encode()[:4000])
+            while control.recv(16):  # until the worker has read why (and closes): an exit
+                pass  # now would reset the socket and lose the message
+        return
+    control.send(f"confined {state.level}".encode()[:4000])
     gc.freeze()  # children never collect what this process built
     serve(control)
 

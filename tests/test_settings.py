@@ -34,3 +34,14 @@ def test_settings_built_in_code_fail_closed_too() -> None:
 def test_a_malformed_number_names_its_variable() -> None:
     with pytest.raises(SettingsError, match=r"^CALC_MAX_ACTIVE_JOBS "):
         Settings.from_env({"CALC_MAX_ACTIVE_JOBS": "many"})
+
+
+def test_sandbox_confinement_fails_closed():
+    """strict by default; relaxed only when spelt out; anything else refuses to start."""
+    assert Settings.from_env({}).sandbox_confinement == "strict"
+    assert Settings.from_env({"CALC_SANDBOX_CONFINEMENT": " Relaxed "}).sandbox_confinement == (
+        "relaxed"
+    )
+    for wrong in ("off", "relax", "none", "0"):
+        with pytest.raises(SettingsError, match="CALC_SANDBOX_CONFINEMENT must be strict"):
+            Settings.from_env({"CALC_SANDBOX_CONFINEMENT": wrong})

@@ -14,6 +14,7 @@ from celery.signals import setup_logging, worker_process_init
 
 import logconfig
 from sandbox.executor import start_isolation
+from sandbox.fork_client import ConfinementRefusedError
 from settings import Settings
 from workers.celery_settings import celery_options
 from workers.health import Heartbeat
@@ -60,6 +61,9 @@ def _reset_after_fork(**_: object) -> None:
     if _runtime is not None:
         _runtime = _runtime.after_fork()
     try:
-        start_isolation()
+        level = start_isolation(app.conf.calc_settings.sandbox_confinement)
+        log.info("sandbox confinement: %s", level, extra={"confinement": level})
+    except ConfinementRefusedError as exc:  # one clear line; every chunk then fails as well
+        log.error("sandbox confinement refused: %s", exc)
     except (OSError, RuntimeError):  # the first chunk tries again (and fails loudly if it must)
         log.exception("sandbox fork server did not start")
