@@ -305,6 +305,9 @@ class JobResponse(BaseModel):
 
 class JobList(BaseModel):
     items: list[JobResponse]
+    total: int
+    limit: int
+    offset: int
 
 
 class ValidResponse(BaseModel):
@@ -344,6 +347,11 @@ class ScriptRunResponse(BaseModel):
 
 class JobListQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=MAX_ID)
+    status: Literal["queued", "running", "completed", "failed", "timed_out", "cancelled"] | None = (
+        None
+    )
+    script_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class ScriptListQuery(Strict):

@@ -101,3 +101,27 @@ def test_job_list_items_carry_the_tallies(client):
     run_job(client, {"script": "result = 1 / 0", "symbols": ["AAPL"]})
     items = client.get(f"{BASE}/jobs").get_json()["items"]
     assert items[0]["errors_by_type"] == {"ZeroDivisionError": 1}
+
+
+def test_job_list_pages_and_filters(client):
+    ids = [
+        run_job(client, {"script": f"result = {i}", "symbols": ["AAPL"]})["job_id"]
+        for i in range(3)
+    ]
+    failed = run_job(client, {"script": "result = 1", "symbols": ["AAPL"], "timeout": 0.001})
+    body = client.get(f"{BASE}/jobs?limit=2&offset=1").get_json()
+    assert body["total"] == 4 and body["limit"] == 2 and body["offset"] == 1
+    newest_first = [failed["job_id"], *reversed(ids)]
+    assert [j["job_id"] for j in body["items"]] == newest_first[1:3]
+    done = client.get(f"{BASE}/jobs?status=completed").get_json()
+    assert {j["job_id"] for j in done["items"]} <= set(ids)
+    assert all(j["status"] == "completed" for j in done["items"])
+    none = client.get(f"{BASE}/jobs?script_id=99").get_json()
+    assert none == {"items": [], "total": 0, "limit": 50, "offset": 0}
+
+
+@pytest.mark.parametrize("query", ["status=done", "script_id=0", "offset=-1", "limit=0", "x=1"])
+def test_job_list_refuses_bad_query_values(client, query):
+    response = client.get(f"{BASE}/jobs?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["type"] == "ValidationError"
