@@ -125,3 +125,45 @@ def test_job_list_refuses_bad_query_values(client, query):
     response = client.get(f"{BASE}/jobs?{query}")
     assert response.status_code == 400
     assert response.get_json()["error"]["type"] == "ValidationError"
+
+
+def test_an_evaluation_sees_its_reference_point_in_time(client):
+    from tests.api.test_evaluate import panel_rows, run_evaluation
+
+    code = "\n".join(
+        [
+            "m = ref['@market']['close']",
+            "assert len(m) == len(close) and m[-1] is not None",
+            "if symbol == 'XOM':",
+            "    result = sma(close, 300)[-1]",
+            "else:",
+            "    result = m[-1]",
+        ]
+    )
+    job = run_evaluation(
+        client,
+        {
+            "script": code,
+            "symbols": ["AAPL", "MSFT", "XOM"],
+            "reference": ["@market"],
+            "start": "2017-06-03",
+            "end": "2017-06-30",
+            "every": 5,
+            "horizons": [1],
+        },
+    )
+    assert job["status"] == "completed", job
+    assert job["errors_by_type"] == {}
+    (warning,) = job["warnings"]
+    assert warning["count"] == job["evaluation"]["dates"]  # XOM at every date
+    p = job["provenance"]
+    assert p["reference"] == ["@market"] and p["as_of_requested"] == "2017-06-30"
+    rows = panel_rows(client, job["job_id"])
+    assert p["as_of"] == max(r["date"] for r in rows)
+    # A run at date d sees the market's level at d: the same for every symbol, moving with d.
+    by_date: dict[str, set[str]] = {}
+    for r in rows:
+        if r["symbol"] != "XOM":
+            by_date.setdefault(r["date"], set()).add(r["value"])
+    assert all(len(values) == 1 for values in by_date.values())
+    assert len({next(iter(v)) for v in by_date.values()}) == len(by_date)
