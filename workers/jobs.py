@@ -87,13 +87,19 @@ def _fix_data(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
     before its ``as_of`` (the newest without one; an evaluation's last rebalance date) and
     the market data's version. An ``as_of`` before every bar stays as asked (``NoData``)."""
     requested = date.fromisoformat(spec.as_of) if spec.as_of else None
-    with session_scope(rt.market_engine) as session:
-        version = data_version(session=session)
-        if spec.kind == "evaluation":
-            used = (spec.evaluation or {}).get("dates", [None])[-1]
-        else:
-            day = latest_date(session=session, on_or_before=requested)
-            used = day.isoformat() if day else None
+    try:
+        with session_scope(rt.market_engine) as session:
+            version = data_version(session=session)
+            if spec.kind == "evaluation":
+                used = (spec.evaluation or {}).get("dates", [None])[-1]
+            else:
+                day = latest_date(session=session, on_or_before=requested)
+                used = day.isoformat() if day else None
+    except SQLAlchemyError:
+        # The market data is away: the chunks meet the outage and report it as they do;
+        # the provenance stays without a date and version.
+        log.warning("market data unavailable at start", extra=_fields(spec))
+        return
     if spec.kind != "evaluation" and (used is not None or requested is None):
         store.set_fields(spec.job_id, as_of=used or "")
     store.complete_provenance(spec, as_of=used, data_version=version)
