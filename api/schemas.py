@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -65,6 +66,43 @@ def _one_of_script_or_id(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [{"required": ["script"]}, {"required": ["script_id"]}]
 
 
+BUILT_IN_REFERENCES = ("@market", "@sector")
+MAX_REFERENCE_SYMBOLS = 10  # API.md: up to 10 symbols, besides the built-ins
+
+
+def _reference_names(value: list[str]) -> list[str]:
+    """``reference`` as the job keeps it: the built-ins as written, symbols upper-cased
+    (as ``symbols`` are), duplicates dropped, order kept; at most 10 symbols."""
+    names: dict[str, None] = {}
+    for raw in value:
+        name = raw.strip()
+        if name.startswith("@"):
+            if name not in BUILT_IN_REFERENCES:
+                raise ValueError(f"{name!r} is no built-in (the built-ins are @market and @sector)")
+        elif not re.fullmatch(r"[!-~]{1,32}", name):
+            raise ValueError(f"{name!r} is not a symbol (1 to 32 printable ASCII characters)")
+        else:
+            name = name.upper()
+        names.setdefault(name, None)
+    symbols = [n for n in names if n not in BUILT_IN_REFERENCES]
+    if len(symbols) > MAX_REFERENCE_SYMBOLS:
+        raise ValueError(
+            f"at most {MAX_REFERENCE_SYMBOLS} symbols (and @market, @sector), not {len(symbols)}"
+        )
+    return list(names)
+
+
+Reference = Annotated[
+    list[Annotated[str, StringConstraints(max_length=40)]],
+    Field(
+        max_length=40,
+        description="up to 10 symbols and the built-ins @market, @sector; the script reads "
+        "ref[name] (API.md, Reference series)",
+    ),
+    AfterValidator(_reference_names),
+]
+
+
 class CrossSection(Strict):
     """``cross_section`` of ``POST /execute`` (API.md, Cross-sectional transforms)."""
 
@@ -88,6 +126,7 @@ class ExecuteRequest(Strict):
         None, gt=0, description="wall-clock limit in seconds (at most the server's maximum)"
     )
     cross_section: CrossSection | None = None
+    reference: Reference = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_source(self) -> ExecuteRequest:
@@ -115,6 +154,7 @@ class EvaluateRequest(Strict):
     quantiles: int = Field(5, ge=2, le=10)
     neutralize: Literal["sector"] | None = None
     field: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    reference: Reference = Field(default_factory=list)
     wait: float = Field(0, ge=0, le=30)
     timeout: float | None = Field(
         None, gt=0, description="wall-clock limit in seconds (at most the server's maximum)"
@@ -219,6 +259,24 @@ class SymbolError(BaseModel):
 ResultValue = float | dict[str, float | None] | None
 
 
+class JobWarning(BaseModel):
+    message: str
+    count: int = Field(description="symbols (an evaluation: runs) it happened in")
+
+
+class Provenance(BaseModel):
+    """What the job ran on (API.md): ``as_of`` and ``data_version`` once it started."""
+
+    code_sha256: str
+    params: dict[str, Any]
+    lookback: int
+    reference: list[str]
+    as_of_requested: str | None
+    as_of: str | None = Field(description="the last trading date actually used")
+    data_version: int | None
+    symbols: int
+
+
 class JobResponse(BaseModel):
     job_id: str
     kind: Literal["execute", "evaluation"] = "execute"
@@ -234,6 +292,11 @@ class JobResponse(BaseModel):
     )
     error: SymbolError | None
     cache_hits: int
+    errors_by_type: dict[str, int] | None = Field(
+        None, description="per-symbol (an evaluation: per-run) error counts by type"
+    )
+    warnings: list[JobWarning] | None = None
+    provenance: Provenance | None = None
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -242,6 +305,9 @@ class JobResponse(BaseModel):
 
 class JobList(BaseModel):
     items: list[JobResponse]
+    total: int
+    limit: int
+    offset: int
 
 
 class ValidResponse(BaseModel):
@@ -281,6 +347,11 @@ class ScriptRunResponse(BaseModel):
 
 class JobListQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=MAX_ID)
+    status: Literal["queued", "running", "completed", "failed", "timed_out", "cancelled"] | None = (
+        None
+    )
+    script_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class ScriptListQuery(Strict):

@@ -18,7 +18,9 @@ from api.errors import (
 )
 from api.extension import calc, db_session
 from api.routes.jobs import job_response, queued_response
+from db.market_index import known_symbols
 from db.scripts import get_script
+from db.session import session_scope
 from sandbox.compiler import compile_script
 from workers.backlog import BacklogFull
 from workers.jobspec import JobSpec
@@ -53,6 +55,20 @@ def code_to_run(script: str | None, script_id: int | None, owner: str | None) ->
     code = script or ""
     check_code_size(code, calc().settings.max_code_bytes)
     return Code(code, compile_script(code).sha256)
+
+
+def checked_reference(names: list[str]) -> list[str]:
+    """``reference`` with every symbol known to the market data (an unknown one is a 400
+    naming ``reference``); the built-ins need no look-up."""
+    symbols = [n for n in names if not n.startswith("@")]
+    if symbols:
+        with session_scope(calc().market_engine) as session:
+            known = known_symbols(symbols, session=session)
+        unknown = [s for s in symbols if s not in known]
+        if unknown:
+            reason = f"unknown symbol {', '.join(unknown)} (no price data)"
+            raise ValidationFailed(f"reference: {reason}", {"reference": reason})
+    return names
 
 
 def idempotency_key() -> str | None:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import CustomScript, Execution, ScriptRun
@@ -111,8 +111,26 @@ def latest_run(script_id: int, *, session: Session) -> ScriptRun | None:
     )
 
 
-def recent_executions(*, user_id: str | None, session: Session, limit: int) -> Sequence[Execution]:
-    where = Execution.user_id.is_(None) if user_id is None else Execution.user_id == user_id
-    return session.scalars(
-        select(Execution).where(where).order_by(Execution.created_at.desc()).limit(limit)
+def recent_executions(
+    *,
+    user_id: str | None,
+    session: Session,
+    limit: int,
+    status: str | None = None,
+    script_id: int | None = None,
+    excluding: Sequence[str] = (),
+) -> tuple[Sequence[Execution], int]:
+    """The user's newest ``limit`` rows (with ``status`` and ``script_id`` when given, and
+    none of ``excluding``), and how many such rows there are in all."""
+    where = [Execution.user_id.is_(None) if user_id is None else Execution.user_id == user_id]
+    if status is not None:
+        where.append(Execution.status == status)
+    if script_id is not None:
+        where.append(Execution.script_id == script_id)
+    if excluding:
+        where.append(Execution.job_id.not_in(list(excluding)))
+    total = session.scalar(select(func.count()).select_from(Execution).where(*where)) or 0
+    rows = session.scalars(
+        select(Execution).where(*where).order_by(Execution.created_at.desc()).limit(limit)
     ).all()
+    return rows, int(total)

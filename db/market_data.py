@@ -114,9 +114,13 @@ def load_chunk(
     return ChunkData(bars=bars, info=info, known=frozenset(known))
 
 
-def latest_date(*, session: Session) -> dt.date | None:
-    """The newest date with any bar: the default ``as_of`` of a job (None when no data)."""
-    return session.scalar(select(func.max(_bars.date)))
+def latest_date(*, session: Session, on_or_before: dt.date | None = None) -> dt.date | None:
+    """The newest date with any bar (on or before ``on_or_before`` when given): a job's
+    ``as_of`` as it runs, a Saturday's the Friday before (None when there is no such bar)."""
+    query = select(func.max(_bars.date))
+    if on_or_before is not None:
+        query = query.where(_bars.date <= on_or_before)
+    return session.scalar(query)
 
 
 def data_versions(symbols: Sequence[str], *, session: Session) -> dict[str, int]:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from db.market_data import ChunkData, data_versions, load_chunk
+from db.market_index import data_version
 from db.session import session_scope
 from logconfig import job_fields
 from sandbox.executor import Limits, run_batch
@@ -34,6 +35,7 @@ from workers.evaluation_finish import finish_evaluation
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
 from workers.panel import PanelStore, field
+from workers.reference import ReferenceData, load_reference
 from workers.runtime import Runtime
 from workers.status import JobStatus
 
@@ -127,9 +129,17 @@ def _run(
             lookback=ev["history_bars"],
             as_of=date.fromisoformat(dates[-1]),
         )
-    keys = [_cache_keys(spec, d, versions) for d in dates]
+        ref_version = data_version(session=session) if spec.reference else None
+        ref = load_reference(  # once per chunk, over its symbols' whole series
+            spec.reference,
+            list(data.bars.values()),
+            session=session,
+            client=store.r,
+            database=rt.settings.market_data_url_or_default,
+        )
+    keys = [_cache_keys(spec, d, versions, ref_version) for d in dates]
     hits = result_cache.fetch_many(store.r, keys)
-    plan = _Plan(data, spec.lookback, dates, recorded, hits)
+    plan = _Plan(data, spec.lookback, dates, recorded, hits, ref)
     for symbol in symbols:
         plan.add(symbol)
     ready, runs, items = plan.ready, plan.runs, plan.items
@@ -176,6 +186,7 @@ class _Plan:
     dates: list[str]
     recorded: set[str]
     hits: list[dict[str, dict[str, Any]]]
+    reference: ReferenceData | None = None
     ready: list[tuple[str, dict[str, Any]]] = dc_field(default_factory=list)
     runs: list[tuple[int, str]] = dc_field(default_factory=list)
     items: list[SymbolInput] = dc_field(default_factory=list)
@@ -183,6 +194,9 @@ class _Plan:
     def add(self, symbol: str) -> None:
         bars = self.data.bars.get(symbol)
         info = self.data.info.get(symbol) or {"name": None, "sector": None, "industry": None}
+        ref = None  # one mapping per symbol, aligned with its whole series, shared by its runs
+        if self.reference is not None and bars is not None:
+            ref = self.reference.aligned(bars.dates, info.get("sector"))
         for index, day in enumerate(self.dates):
             key = field(index, symbol)
             if key in self.recorded:
@@ -198,7 +212,7 @@ class _Plan:
                 continue
             start = max(0, stop - self.lookback)
             series = (bars.open, bars.high, bars.low, bars.close, bars.volume)
-            self.items.append(SymbolInput(symbol, bars.dates, *series, info, start, stop))
+            self.items.append(SymbolInput(symbol, bars.dates, *series, info, start, stop, ref))
             self.runs.append((index, symbol))
 
 
@@ -216,6 +230,14 @@ def _is_missing_data(outcome: dict[str, Any]) -> bool:
 
 
 def _panel_outcome(outcome: dict[str, Any], wanted: str | None) -> dict[str, Any]:
+    """The run's value as the panel holds it, with the run's warnings (for the job's tally)."""
+    value = _panel_value(outcome, wanted)
+    if outcome.get("warnings"):
+        value["warnings"] = outcome["warnings"]
+    return value
+
+
+def _panel_value(outcome: dict[str, Any], wanted: str | None) -> dict[str, Any]:
     """The run's value as the panel holds it: ``result``, or ``result[field]`` for dicts."""
     if outcome.get("error"):
         return {"value": None, "error": outcome["error"]}
@@ -267,13 +289,17 @@ def _versions(symbols: list[str], session: Session) -> dict[str, int]:
         return {}
 
 
-def _cache_keys(spec: JobSpec, day: str, versions: dict[str, int]) -> result_cache.CacheKeys:
+def _cache_keys(
+    spec: JobSpec, day: str, versions: dict[str, int], ref_version: int | None
+) -> result_cache.CacheKeys:
     return result_cache.cache_keys(
         code_sha256=spec.code_sha256,
         params=spec.params,
         lookback=spec.lookback,
         as_of=day,
         versions=versions,
+        reference=spec.reference,
+        reference_version=ref_version,
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from db.audit import record_submitted
 from db.evaluation_data import load_sectors
 from db.market_data import ChunkData, data_versions, latest_date, load_chunk
+from db.market_index import data_version
 from db.session import session_scope
 from logconfig import job_fields
 from sandbox.executor import Limits, run_batch
@@ -27,6 +28,7 @@ from workers.evaluation import plan_evaluation_chunks, process_evaluation_chunk
 from workers.fairqueue import Share
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
+from workers.reference import attach, load_reference
 from workers.runtime import Runtime
 from workers.status import JobStatus
 
@@ -58,6 +60,7 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> list[str]:
         log.info("job already finished; not started", extra=_fields(spec, status=str(status)))
         return []
     _record_start(store, spec, rt=rt)
+    _fix_data(store, spec, rt=rt)
     if spec.kind == "evaluation":
         chunks = plan_evaluation_chunks(spec, rt)
         store.set_fields(job_id, chunks=len(chunks))
@@ -65,10 +68,6 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> list[str]:
             send_chunk(job_id, number, symbols)
         log.info("evaluation started", extra=_fields(spec, runs=spec.total, chunks=len(chunks)))
         return chunks[0] if chunks else []
-    if spec.as_of is None:
-        with session_scope(rt.market_engine) as session:
-            newest = latest_date(session=session)
-        store.set_fields(job_id, as_of=newest.isoformat() if newest else "")
     s = rt.settings
     chunks = plan_chunks(
         spec.symbols,
@@ -81,6 +80,29 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> list[str]:
         send_chunk(job_id, number, symbols)
     log.info("job started", extra=_fields(spec, symbols=len(spec.symbols), chunks=len(chunks)))
     return chunks[0] if chunks else []
+
+
+def _fix_data(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
+    """Fix what the job runs on and say so in its ``provenance``: the last trading date on or
+    before its ``as_of`` (the newest without one; an evaluation's last rebalance date) and
+    the market data's version. An ``as_of`` before every bar stays as asked (``NoData``)."""
+    requested = date.fromisoformat(spec.as_of) if spec.as_of else None
+    try:
+        with session_scope(rt.market_engine) as session:
+            version = data_version(session=session)
+            if spec.kind == "evaluation":
+                used = (spec.evaluation or {}).get("dates", [None])[-1]
+            else:
+                day = latest_date(session=session, on_or_before=requested)
+                used = day.isoformat() if day else None
+    except SQLAlchemyError:
+        # The market data is away: the chunks meet the outage and report it as they do;
+        # the provenance stays without a date and version.
+        log.warning("market data unavailable at start", extra=_fields(spec))
+        return
+    if spec.kind != "evaluation" and (used is not None or requested is None):
+        store.set_fields(spec.job_id, as_of=used or "")
+    store.complete_provenance(spec, as_of=used, data_version=version)
 
 
 def _record_start(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
@@ -156,14 +178,24 @@ def _run_symbols(
     # The session is closed before any user code runs (STYLE 12).
     with session_scope(rt.market_engine) as session:
         versions = _versions(todo, session) if as_of else {}
-        keys = _cache_keys(spec, versions)
+        ref_version = data_version(session=session) if spec.reference else None
+        keys = _cache_keys(spec, versions, ref_version)
         hits = result_cache.fetch(store.r, keys)
         misses = [s for s in todo if s not in hits]
         data = _load(misses, versions, spec, as_of, rt=rt, session=session)
+        items, missing = _inputs(misses, data, as_of)
+        # The reference series once for the whole chunk (workers.reference).
+        ref = load_reference(
+            spec.reference,
+            items,
+            session=session,
+            client=store.r,
+            database=rt.settings.market_data_url_or_default,
+        )
+    items = attach(items, ref)
     if hits:
         store.record_outcomes(spec.job_id, hits.items())
         store.add_cache_hits(spec.job_id, len(hits))
-    items, missing = _inputs(misses, data, as_of)
     if missing:
         store.record_outcomes(spec.job_id, missing)
     limits = Limits(
@@ -237,13 +269,17 @@ def _versions(symbols: list[str], session: Session) -> dict[str, int]:
         return {}
 
 
-def _cache_keys(spec: JobSpec, versions: dict[str, int]) -> result_cache.CacheKeys:
+def _cache_keys(
+    spec: JobSpec, versions: dict[str, int], ref_version: int | None
+) -> result_cache.CacheKeys:
     return result_cache.cache_keys(
         code_sha256=spec.code_sha256,
         params=spec.params,
         lookback=spec.lookback,
         as_of=spec.as_of or "",
         versions=versions,
+        reference=spec.reference,
+        reference_version=ref_version,
     )
 
 

@@ -42,6 +42,7 @@ class JobSpec:
     # An evaluation's rebalance dates, history, horizons, quantiles, neutralize, field.
     evaluation: dict[str, Any] | None = None
     cross_section: dict[str, Any] | None = None  # an execute job's transform (API.md)
+    reference: list[str] = field(default_factory=list)  # API.md, "Reference series"
 
     @property
     def total(self) -> int:
@@ -75,6 +76,8 @@ class JobSpec:
             fields["evaluation_spec"] = json.dumps(self.evaluation)
         if self.cross_section is not None:
             fields["cross_section_spec"] = json.dumps(self.cross_section)
+        if self.reference:
+            fields["reference"] = json.dumps(self.reference)
         return fields
 
     @classmethod
@@ -97,4 +100,5 @@ class JobSpec:
             cross_section=(
                 json.loads(h["cross_section_spec"]) if h.get("cross_section_spec") else None
             ),
+            reference=json.loads(h["reference"]) if h.get("reference") else [],
         )

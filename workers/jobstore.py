@@ -29,10 +29,19 @@ from typing import Any
 
 import redis
 
+from workers import provenance
 from workers.backlog import Backlog
 from workers.deadlines import GRACE_SECONDS, Ending
 from workers.jobspec import JobSpec
-from workers.jobview import Job, outcome_json
+from workers.jobview import (
+    MAX_DISTINCT_WARNINGS,
+    TALLY_ERROR,
+    TALLY_OTHER_WARNINGS,
+    TALLY_WARNING,
+    TALLY_WARNINGS_DISTINCT,
+    Job,
+    outcome_json,
+)
 from workers.status import JobStatus
 
 PREFIX = "calc"
@@ -118,14 +127,46 @@ return 1
 """
 
 
-# Write each outcome once (HSETNX) in one round trip; answer how many symbols are done.
-_RECORD = """
-for i = 1, #ARGV, 2 do
-  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+# The job's tallies (API.md's ``errors_by_type`` and ``warnings``), counted in the job's own
+# hash as each outcome is first written, in the same script: a redelivered chunk, whose
+# outcomes are already there, counts nothing twice. Fields: ``tally:e:{type}`` and
+# ``tally:w:{message}`` (a count of symbols, or an evaluation's runs), ``tally:wn`` the
+# distinct warnings so far; past ``MAX_DISTINCT_WARNINGS`` the rest count in ``tally:w*``.
+# KEYS: the outcomes' hash, the job. ARGV: ttl, then per outcome its field, its JSON, its
+# error type ('' without) and its warnings joined by newlines ('').
+RECORD_WITH_TALLIES = f"""
+local live = redis.call('EXISTS', KEYS[2]) == 1
+for i = 2, #ARGV, 4 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 and live then
+    if ARGV[i + 2] ~= '' then
+      redis.call('HINCRBY', KEYS[2], '{TALLY_ERROR}' .. ARGV[i + 2], 1)
+    end
+    for w in string.gmatch(ARGV[i + 3], '[^\\n]+') do
+      local f = '{TALLY_WARNING}' .. w
+      if redis.call('HEXISTS', KEYS[2], f) == 1 then
+        redis.call('HINCRBY', KEYS[2], f, 1)
+      elseif redis.call('HINCRBY', KEYS[2], '{TALLY_WARNINGS_DISTINCT}', 0)
+             < {MAX_DISTINCT_WARNINGS} then
+        redis.call('HINCRBY', KEYS[2], f, 1)
+        redis.call('HINCRBY', KEYS[2], '{TALLY_WARNINGS_DISTINCT}', 1)
+      else
+        redis.call('HINCRBY', KEYS[2], '{TALLY_OTHER_WARNINGS}', 1)
+      end
+    end
+  end
 end
-redis.call('EXPIRE', KEYS[1], tonumber(KEYS[2]))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return redis.call('HLEN', KEYS[1])
 """
+
+
+def tally_args(key: str, stored: str | bytes, outcome: dict[str, Any]) -> tuple[Any, ...]:
+    """One outcome's arguments to ``RECORD_WITH_TALLIES``: its field, its stored JSON, its
+    error's type and its warnings (one line each)."""
+    err = outcome.get("error")
+    warnings = outcome.get("warnings") or ()
+    lines = "\n".join(w.replace("\n", " ") for w in warnings if isinstance(w, str))
+    return key, stored, err.get("type", "") if err else "", lines
 
 
 class TooManyActiveJobs(Exception):
@@ -149,7 +190,7 @@ class JobStore:
         self.on_finish = on_finish
         self._mark_running = client.register_script(_MARK_RUNNING)
         self._create = client.register_script(_CREATE)
-        self._record = client.register_script(_RECORD)
+        self._record = client.register_script(RECORD_WITH_TALLIES)
         self.backlog = Backlog(client)
 
     key = staticmethod(job_key)
@@ -205,6 +246,7 @@ class JobStore:
             "created_at": now,
             "deadline": now + self.queue_timeout,
             "total": spec.total,
+            "provenance": json.dumps(provenance.initial(spec), separators=(",", ":")),
         }
         ends_by = now + self.queue_timeout + spec.wall_seconds + GRACE_SECONDS
         limit = "" if active_limit is None else active_limit
@@ -262,15 +304,25 @@ class JobStore:
     def set_fields(self, job_id: str, **fields: Any) -> None:
         self.r.hset(job_key(job_id), mapping=fields)
 
+    def complete_provenance(
+        self, spec: JobSpec, *, as_of: str | None, data_version: int | None
+    ) -> None:
+        """Fill in the job's ``provenance`` with what it runs on (``workers.provenance``)."""
+        raw = self.r.hget(job_key(spec.job_id), "provenance")
+        text = provenance.completed(
+            None if raw is None else _text(raw), spec, as_of=as_of, version=data_version
+        )
+        self.r.hset(job_key(spec.job_id), "provenance", text)
+
     def recorded_symbols(self, job_id: str) -> set[str]:
         return {_text(s) for s in self.r.hkeys(self._results(job_id))}
 
     def record_outcomes(self, job_id: str, outcomes: Iterable[tuple[str, dict]]) -> int:
         """Write each outcome once; answer how many symbols are now done."""
-        args: list[str] = []
+        args: list[Any] = [self.ttl]
         for symbol, outcome in outcomes:
-            args.extend((symbol, outcome_json(outcome)))
-        return int(self._record(keys=[self._results(job_id), str(self.ttl)], args=args))
+            args.extend(tally_args(symbol, outcome_json(outcome), outcome))
+        return int(self._record(keys=[self._results(job_id), job_key(job_id)], args=args))
 
     def count_chunk_try(self, job_id: str, chunk_no: int, *, by: int = 1) -> int:
         """Count one more delivery of a chunk; answer how many there have been."""

@@ -103,11 +103,46 @@ class Job:
             "progress": {"done": self.done, "total": int(f["total"])},
             "error": json.loads(f["error"]) if f.get("error") else None,
             "cache_hits": int(f.get("cache_hits") or 0),
+            **tallies(f),
+            "provenance": json.loads(f["provenance"]) if f.get("provenance") else None,
             "created_at": iso_utc(float(f["created_at"])),
             "started_at": iso_utc(_float_or_none(f.get("started_at"))),
             "finished_at": iso_utc(_float_or_none(f.get("finished_at"))),
             "duration_ms": int(f["duration_ms"]) if f.get("duration_ms") else None,
         }
+
+
+# The tallies' fields in the job's hash, counted by ``workers.jobstore.RECORD_WITH_TALLIES``:
+# symbols (an evaluation's runs) per error type and per warning, the distinct warnings so far,
+# and those past ``MAX_DISTINCT_WARNINGS`` counted together.
+TALLY_ERROR = "tally:e:"
+TALLY_WARNING = "tally:w:"
+TALLY_WARNINGS_DISTINCT = "tally:wn"
+TALLY_OTHER_WARNINGS = "tally:w*"
+MAX_DISTINCT_WARNINGS = 20
+
+
+def tallies(fields: dict[str, str]) -> dict[str, Any]:
+    """``errors_by_type`` (type -> symbols, most first) and ``warnings`` (each once, with how
+    many symbols, or an evaluation's runs, it happened in; most first) from the job's hash."""
+    errors: list[tuple[str, int]] = []
+    warnings: list[tuple[str, int]] = []
+    other = 0
+    for name, value in fields.items():
+        if not name.startswith("tally:"):
+            continue
+        if name.startswith(TALLY_ERROR):
+            errors.append((name[len(TALLY_ERROR) :], int(value)))
+        elif name == TALLY_OTHER_WARNINGS:
+            other = int(value)
+        elif name.startswith(TALLY_WARNING):
+            warnings.append((name[len(TALLY_WARNING) :], int(value)))
+    errors.sort(key=lambda pair: (-pair[1], pair[0]))
+    warnings.sort(key=lambda pair: (-pair[1], pair[0]))
+    listed = [{"message": message, "count": count} for message, count in warnings]
+    if other:
+        listed.append({"message": "other warnings (more kinds than are listed)", "count": other})
+    return {"errors_by_type": dict(errors), "warnings": listed}
 
 
 def _float_or_none(value: str | None) -> float | None:

@@ -18,18 +18,10 @@ from typing import Any
 import orjson
 import redis
 
-from workers.jobstore import JobStore
+from workers.jobstore import RECORD_WITH_TALLIES, JobStore, tally_args
 
 ROWS_PER_BLOCK = 2000
 _SCAN_COUNT = 5000
-
-_RECORD = """
-for i = 1, #ARGV, 2 do
-  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-redis.call('EXPIRE', KEYS[1], tonumber(KEYS[2]))
-return redis.call('HLEN', KEYS[1])
-"""
 
 
 def field(index: int, symbol: str) -> str:
@@ -48,7 +40,7 @@ class PanelStore:
     def __init__(self, client: redis.Redis, *, ttl_seconds: int):
         self.r = client
         self.ttl = ttl_seconds
-        self._record = client.register_script(_RECORD)
+        self._record = client.register_script(RECORD_WITH_TALLIES)
 
     @staticmethod
     def panel_key(job_id: str) -> str:
@@ -63,14 +55,16 @@ class PanelStore:
         return f"{JobStore.key(job_id)}:evaluation"
 
     def record(self, job_id: str, outcomes: Iterable[tuple[str, dict[str, Any]]]) -> int:
-        """Write each run's outcome once (keyed by ``field``); answer how many runs are done."""
-        args: list[Any] = []
+        """Write each run's outcome once (keyed by ``field``), counting its error and warnings
+        into the job's tallies as it is first written; answer how many runs are done."""
+        args: list[Any] = [self.ttl]
         for key, outcome in outcomes:
             slim: dict[str, Any] = {"value": outcome.get("value")}
             if outcome.get("error"):
                 slim["error"] = outcome["error"]
-            args.extend((key, orjson.dumps(slim)))
-        return int(self._record(keys=[self.panel_key(job_id), str(self.ttl)], args=args))
+            args.extend(tally_args(key, orjson.dumps(slim), outcome))
+        keys = [self.panel_key(job_id), JobStore.key(job_id)]
+        return int(self._record(keys=keys, args=args))
 
     def done(self, job_id: str) -> int:
         return int(self.r.hlen(self.panel_key(job_id)))

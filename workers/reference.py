@@ -125,14 +125,15 @@ class ReferenceData:
 
 def load_reference(
     reference: Sequence[str],
-    items: Sequence[SymbolInput],
+    items: Sequence[SymbolInput | Bars],
     *,
     session: Session,
     client: redis.Redis,
     database: str,
 ) -> ReferenceData | None:
     """The chunk's reference data (None when the job has no reference): its symbols' bars
-    over the span of ``items``' windows, and the index levels if a built-in is named."""
+    over the span of ``items``' windows (runs' inputs, or an evaluation's whole series),
+    and the index levels if a built-in is named."""
     if not reference or not items:
         return None
     names = tuple(dict.fromkeys(reference))

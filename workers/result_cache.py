@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +42,18 @@ def cache_keys(
     lookback: int,
     as_of: str,
     versions: Mapping[str, int],
+    reference: Sequence[str] = (),
+    reference_version: int | None = None,
 ) -> CacheKeys:
-    head = json.dumps([code_sha256, lookback, as_of, params], sort_keys=True, separators=(",", ":"))
+    """Where outcomes of this code, params and window live. With ``reference`` (a job's
+    reference series) the whole market data's version is part of the key too, since
+    ``@market`` moves with any bar: without such a version nothing is cached."""
+    parts: list[Any] = [code_sha256, lookback, as_of, params]
+    if reference:
+        if reference_version is None:
+            return CacheKeys(result_cache_key(""), {})
+        parts += [list(reference), reference_version]
+    head = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     key = result_cache_key(hashlib.sha256(head.encode()).hexdigest())
     return CacheKeys(key, {symbol: f"{symbol}|{v}" for symbol, v in versions.items()})
 

@@ -9,7 +9,7 @@ from api.errors import ValidationFailed
 from api.extension import calc
 from api.parsing import parse_body
 from api.schemas import EvaluateRequest
-from api.submitting import code_to_run, submit_and_answer
+from api.submitting import checked_reference, code_to_run, submit_and_answer
 from db.evaluation_data import trading_calendar
 from db.session import session_scope
 from workers.evaluation_plan import PlanError, plan_dates
@@ -65,10 +65,14 @@ def _job_spec(body: EvaluateRequest, owner: str | None) -> JobSpec:
         wall_seconds=min(body.timeout or wall, wall),
         script_id=body.script_id,
         kind="evaluation",
-        evaluation=plan.spec(
-            horizons=body.horizons,
-            quantiles=body.quantiles,
-            neutralize=body.neutralize,
-            field=body.field,
-        ),
+        evaluation={
+            **plan.spec(
+                horizons=body.horizons,
+                quantiles=body.quantiles,
+                neutralize=body.neutralize,
+                field=body.field,
+            ),
+            "end": body.end.isoformat(),  # the provenance's as_of_requested
+        },
+        reference=checked_reference(body.reference),
     )

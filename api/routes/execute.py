@@ -8,7 +8,7 @@ from api.auth import current_owner
 from api.extension import calc
 from api.parsing import parse_body
 from api.schemas import ExecuteRequest, ValidateRequest
-from api.submitting import check_code_size, code_to_run, submit_and_answer
+from api.submitting import check_code_size, checked_reference, code_to_run, submit_and_answer
 from sandbox.compiler import compile_script
 from workers.jobspec import JobSpec
 
@@ -43,4 +43,5 @@ def _job_spec(body: ExecuteRequest, owner: str | None) -> JobSpec:
         wall_seconds=min(body.timeout or settings.job_wall_seconds, settings.max_job_wall_seconds),
         script_id=body.script_id,
         cross_section=body.cross_section.model_dump() if body.cross_section else None,
+        reference=checked_reference(body.reference),
     )

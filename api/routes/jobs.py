@@ -50,7 +50,13 @@ def cancel_job(job_id: str):
 @bp.get("/jobs")
 def list_jobs():
     query = parse_query(JobListQuery)
-    items = recent_jobs(
-        store=calc().store, session=db_session(), owner=current_owner(), limit=query.limit
+    items, total = recent_jobs(
+        store=calc().store,
+        session=db_session(),
+        owner=current_owner(),
+        limit=query.limit,
+        offset=query.offset,
+        status=query.status,
+        script_id=query.script_id,
     )
-    return {"items": items}
+    return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
