@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import celeryd_after_setup, setup_logging, worker_process_init
 
 import logconfig
 from sandbox.executor import start_isolation
 from sandbox.fork_client import ConfinementRefusedError
 from settings import Settings
 from workers.celery_settings import celery_options
-from workers.health import Heartbeat
+from workers.health import REFUSED, Heartbeat, forget_confinement, report_confinement
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ app.config_from_object("celeryconfig")
 app.steps["worker"].add(Heartbeat)  # what /health counts (workers/health.py)
 
 _runtime: Runtime | None = None
+_node: str | None = None  # this worker's node name (``-n``), for what it reports to /health
 
 
 def configure(settings: Settings) -> Celery:
@@ -60,10 +62,31 @@ def _reset_after_fork(**_: object) -> None:
     global _runtime  # noqa: PLW0603 - see configure
     if _runtime is not None:
         _runtime = _runtime.after_fork()
+    level = None
     try:
         level = start_isolation(app.conf.calc_settings.sandbox_confinement)
         log.info("sandbox confinement: %s", level, extra={"confinement": level})
     except ConfinementRefusedError as exc:  # one clear line; every chunk then fails as well
+        level = REFUSED
         log.error("sandbox confinement refused: %s", exc)
     except (OSError, RuntimeError):  # the first chunk tries again (and fails loudly if it must)
         log.exception("sandbox fork server did not start")
+    if level is not None and _node is not None:  # what /health reports (workers/health.py)
+        try:
+            report_confinement(worker_runtime().redis, _node, level)
+        except redis.RedisError:
+            log.warning("sandbox confinement not reported: Redis unavailable")
+
+
+@celeryd_after_setup.connect
+def _remember_node(sender: str, **_: object) -> None:
+    """The worker's node name, before its pool forks: each pool process reports under it."""
+    global _node  # noqa: PLW0603 - set once, in the main process, before the fork
+    _node = sender
+    client = redis.Redis.from_url(app.conf.calc_settings.redis_url, socket_timeout=2.0)
+    try:
+        forget_confinement(client, sender)
+    except redis.RedisError:
+        log.warning("sandbox confinement not reset: Redis unavailable")
+    finally:
+        client.close()

@@ -18,11 +18,13 @@ from typing import Any
 import redis
 from celery import bootsteps
 
-from workers.jobstore import workers_key
+from workers.jobstore import sandbox_key, workers_key
 
 log = logging.getLogger(__name__)
 
 WORKERS_KEY = workers_key()
+SANDBOX_KEY = sandbox_key()
+REFUSED = "refused"  # a pool process whose fork server refused to run user code (strict mode)
 BEAT_SECONDS = 2.0
 ALIVE_SECONDS = 30.0
 FORGET_SECONDS = 24 * 3600.0  # entries of workers gone this long are dropped from the set
@@ -39,11 +41,41 @@ def beat(client: redis.Redis, node: str, *, now: float | None = None) -> None:
     pipe.execute()
 
 
-def live_workers(client: redis.Redis, *, now: float | None = None) -> int:
-    """How many workers beat within ``ALIVE_SECONDS`` (one Redis round trip; raises
-    ``redis.RedisError`` when Redis cannot be reached)."""
+def live_workers(client: redis.Redis, *, now: float | None = None) -> tuple[int, str | None]:
+    """How many workers beat within ``ALIVE_SECONDS``, and the weakest sandbox confinement
+    they reported (``full``, ``relaxed (missing: ...)``, ``refused``; None if none said yet).
+    One Redis round trip; raises ``redis.RedisError`` when Redis cannot be reached."""
     now = time.time() if now is None else now
-    return int(client.zcount(WORKERS_KEY, now - ALIVE_SECONDS, "+inf"))
+    pipe = client.pipeline(transaction=False)
+    pipe.zrangebyscore(WORKERS_KEY, now - ALIVE_SECONDS, "+inf")
+    pipe.hgetall(SANDBOX_KEY)
+    alive, levels = pipe.execute()
+    reported = {_text(levels[node]) for node in alive if node in levels}
+    return len(alive), _weakest(reported)
+
+
+def report_confinement(client: redis.Redis, node: str, level: str) -> None:
+    """Record what confinement ``node``'s pool processes got (each one writes it at start;
+    they share a kernel and settings, so they agree)."""
+    client.hset(SANDBOX_KEY, node, level)
+
+
+def forget_confinement(client: redis.Redis, node: str) -> None:
+    """A worker starting anew: what it reported before (a refusal, say) no longer holds."""
+    client.hdel(SANDBOX_KEY, node)
+
+
+def _weakest(levels: set[str]) -> str | None:
+    if not levels:
+        return None
+    if REFUSED in levels:
+        return REFUSED
+    relaxed = sorted(level for level in levels if level != "full")
+    return relaxed[0] if relaxed else "full"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class Heartbeat(bootsteps.StartStopStep):

@@ -81,6 +81,11 @@ def workers_key() -> str:
     return f"{PREFIX}:workers"
 
 
+def sandbox_key() -> str:
+    """Hash: worker node -> the sandbox confinement its pool processes got (health.py)."""
+    return f"{PREFIX}:sandbox"
+
+
 def metrics_key(name: str) -> str:
     return f"{PREFIX}:metrics:{name}"
 

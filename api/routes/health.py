@@ -15,7 +15,7 @@ from flask import Blueprint
 
 from api.extension import calc
 from db.health import ping as database_ok
-from workers.health import live_workers
+from workers.health import REFUSED, live_workers
 
 bp = Blueprint("health", __name__, url_prefix="/api/custom-calculations")
 
@@ -30,21 +30,23 @@ def health():
     database = _probes.submit(database_ok, ext.engine)
     workers = _probes.submit(_workers_or_none, ext.redis)
     wait((database, workers), timeout=PROBE_SECONDS)  # one deadline for both
-    redis_up, count = _result(workers, (False, 0))
+    redis_up, count, sandbox = _result(workers, (False, 0, None))
     checks = {
         "database": "ok" if _result(database, False) else "unavailable",
         "redis": "ok" if redis_up else "unavailable",
         "workers": count,
+        # The weakest kernel confinement the live workers' sandboxes got (README, Sandbox).
+        "sandbox": sandbox or "unknown",
     }
-    healthy = checks["database"] == "ok" and redis_up and count > 0
+    healthy = checks["database"] == "ok" and redis_up and count > 0 and sandbox != REFUSED
     return {"status": "ok" if healthy else "unavailable", "checks": checks}, 200 if healthy else 503
 
 
-def _workers_or_none(client: redis.Redis) -> tuple[bool, int]:
+def _workers_or_none(client: redis.Redis) -> tuple[bool, int, str | None]:
     try:
-        return True, live_workers(client)
+        return True, *live_workers(client)
     except redis.RedisError:
-        return False, 0
+        return False, 0, None
 
 
 def _result(future: Future, default: Any) -> Any:

@@ -11,7 +11,7 @@ import pytest
 
 from settings import Settings
 from tests.api.helpers import BASE
-from workers.health import ALIVE_SECONDS, WORKERS_KEY, beat
+from workers.health import ALIVE_SECONDS, WORKERS_KEY, beat, report_confinement
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_health_with_a_live_worker_is_200_every_time_and_fast(client):
     assert statuses.count(200) == 100
     assert response.get_json() == {
         "status": "ok",
-        "checks": {"database": "ok", "redis": "ok", "workers": 1},
+        "checks": {"database": "ok", "redis": "ok", "workers": 1, "sandbox": "unknown"},
     }
     timings.sort()
     assert timings[49] < 0.02 and timings[94] < 0.05, timings  # median, 95th percentile
@@ -49,7 +49,12 @@ def test_a_worker_counts_until_30_seconds_after_its_last_beat(client, redis_clie
     beat(redis_client, "w1@host", now=now - ALIVE_SECONDS - 1)  # its last beat, 31 s ago
     answer = client.get(f"{BASE}/health")
     assert answer.status_code == 503
-    assert answer.get_json()["checks"] == {"database": "ok", "redis": "ok", "workers": 0}
+    assert answer.get_json()["checks"] == {
+        "database": "ok",
+        "redis": "ok",
+        "workers": 0,
+        "sandbox": "unknown",
+    }
     assert redis_client.zcard(WORKERS_KEY) == 1  # remembered, just not alive
 
 
@@ -67,7 +72,12 @@ def test_a_hanging_database_is_503_within_2_seconds(redis_url, redis_client, mak
     answer = client.get(f"{BASE}/health")
     assert time.monotonic() - started < 2.0
     assert answer.status_code == 503
-    assert answer.get_json()["checks"] == {"database": "unavailable", "redis": "ok", "workers": 1}
+    assert answer.get_json()["checks"] == {
+        "database": "unavailable",
+        "redis": "ok",
+        "workers": 1,
+        "sandbox": "unknown",
+    }
 
 
 def test_a_hanging_redis_is_503_within_2_seconds(sample_market_data, make_app, silent_port):
@@ -80,4 +90,32 @@ def test_a_hanging_redis_is_503_within_2_seconds(sample_market_data, make_app, s
     assert time.monotonic() - started < 2.0
     assert answer.status_code == 503
     assert answer.get_json()["status"] == "unavailable"
-    assert answer.get_json()["checks"] == {"database": "ok", "redis": "unavailable", "workers": 0}
+    assert answer.get_json()["checks"] == {
+        "database": "ok",
+        "redis": "unavailable",
+        "workers": 0,
+        "sandbox": "unknown",
+    }
+
+
+def test_health_says_the_weakest_sandbox_confinement_of_the_live_workers(client, redis_client):
+    """Each worker's pool processes report what confinement their sandbox got (README,
+    Sandbox); /health shows the weakest among live workers, and a worker that refused to run
+    user code (strict mode, a kernel that refused a step) makes it 503."""
+    beat(redis_client, "a@h1")
+    beat(redis_client, "b@h2")
+    report_confinement(redis_client, "a@h1", "full")
+    report_confinement(redis_client, "gone@h3", "refused")  # never beat: not counted
+    assert client.get(f"{BASE}/health").get_json()["checks"]["sandbox"] == "full"
+
+    report_confinement(redis_client, "b@h2", "relaxed (missing: seccomp)")
+    answer = client.get(f"{BASE}/health")
+    assert answer.status_code == 200
+    assert answer.get_json()["checks"]["sandbox"] == "relaxed (missing: seccomp)"
+
+    report_confinement(redis_client, "b@h2", "refused")
+    answer = client.get(f"{BASE}/health")
+    assert answer.status_code == 503
+    assert answer.get_json()["checks"] == {
+        "database": "ok", "redis": "ok", "workers": 2, "sandbox": "refused",
+    }  # fmt: skip

@@ -100,11 +100,14 @@ def test_health_is_503_once_no_worker_has_been_alive_for_30_seconds(tmp_path, re
         while True:
             assert time.monotonic() < end, "the service did not become healthy"
             try:
-                if requests.get(url, timeout=5).status_code == 200:
+                answer = requests.get(url, timeout=5)
+                # Healthy, and its pool processes said what their sandboxes got.
+                if answer.status_code == 200 and answer.json()["checks"]["sandbox"] != "unknown":
                     break
             except requests.RequestException:
                 pass
             time.sleep(0.3)
+        assert answer.json()["checks"]["sandbox"] == "full"  # this kernel allows every step
 
         os.killpg(worker.pid, signal.SIGKILL)  # no goodbye: only its heartbeats stop
         worker.wait(timeout=10)
@@ -116,7 +119,7 @@ def test_health_is_503_once_no_worker_has_been_alive_for_30_seconds(tmp_path, re
                 first_503 = time.monotonic() - killed
                 assert answer.json() == {
                     "status": "unavailable",
-                    "checks": {"database": "ok", "redis": "ok", "workers": 0},
+                    "checks": {"database": "ok", "redis": "ok", "workers": 0, "sandbox": "unknown"},
                 }
                 break
             assert answer.json()["checks"]["workers"] == 1
