@@ -14,3 +14,6 @@ try:
 except SettingsError as exc:  # one line and a non-zero exit, not a traceback or a default
     raise SystemExit(f"celery: {exc}") from None
 globals().update(celery_options(calc_settings))
+# The processes this worker forks: the same setting chunk planning reads
+# (``Settings.planned_processes``); ``--concurrency`` on the command line wins.
+worker_concurrency = calc_settings.worker_processes

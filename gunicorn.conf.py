@@ -1,6 +1,9 @@
 """gunicorn's settings for the API (``gunicorn -c gunicorn.conf.py 'api:create_app()'``).
 
-- 2 processes of 32 threads: a request with ``wait`` holds its thread for up to 30 s, so
+Its numbers come from ``settings`` (``PORT``, ``CALC_API_PROCESSES``, ``CALC_API_THREADS``),
+like every other setting; a malformed one refuses to start with one line naming it.
+
+- 2 processes of 32 threads by default: a request with ``wait`` holds its thread for up to 30 s, so
   threads are plentiful; how many of them run at once is bounded by ``api/slots.py``.
 - ``reuse_port``: each process listens on a socket of its own and the kernel spreads new
   connections evenly over them. On one shared socket, whichever process woke first took them:
@@ -15,15 +18,19 @@
 
 from __future__ import annotations
 
-import os
 import socket
 
 from settings import Settings, SettingsError
 
-bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]  # --bind on the command line wins
-workers = 2
+try:
+    _settings = Settings.from_env()
+except SettingsError as exc:  # one line naming the variable, no traceback, a non-zero exit
+    raise SystemExit(f"gunicorn: {exc}") from None
+
+bind = [f"0.0.0.0:{_settings.port}"]  # --bind on the command line wins
+workers = _settings.api_processes
 worker_class = "gthread"
-threads = 32
+threads = _settings.api_threads
 reuse_port = True
 keepalive = 75
 timeout = 60
@@ -34,13 +41,7 @@ control_socket_disable = True
 
 
 def on_starting(server) -> None:
-    """Refuse settings the service cannot run with (one line naming the variable: a security
-    setting such as ``CALC_AUTH`` fails closed), and a port that something already listens on
-    (see the module's docstring)."""
-    try:
-        Settings.from_env()
-    except SettingsError as exc:
-        raise SystemExit(f"gunicorn: {exc}") from None
+    """Refuse a port that something already listens on (see the module's docstring)."""
     for address in server.cfg.address:
         if not isinstance(address, tuple):
             continue  # a Unix socket: not shared by SO_REUSEPORT

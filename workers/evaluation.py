@@ -53,7 +53,7 @@ def plan_evaluation_chunks(spec: JobSpec, rt: Runtime) -> list[list[str]]:
     dates = len(spec.evaluation["dates"]) if spec.evaluation else 1
     return plan_chunks(
         spec.symbols,
-        processes=s.worker_processes,
+        processes=s.planned_processes,
         chunks_per_process=s.chunks_per_process,
         min_chunk_size=max(1, -(-s.min_chunk_size // dates)),
     )

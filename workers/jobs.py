@@ -71,7 +71,7 @@ def start_job(job_id: str, *, rt: Runtime, send_chunk: SendChunk) -> list[str]:
     s = rt.settings
     chunks = plan_chunks(
         spec.symbols,
-        processes=s.worker_processes,
+        processes=s.planned_processes,
         chunks_per_process=s.chunks_per_process,
         min_chunk_size=s.min_chunk_size,
     )
