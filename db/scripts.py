@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -52,43 +53,27 @@ def list_scripts(
     return rows, total
 
 
-def create_script(
-    *,
-    owner: str | None,
-    name: str,
-    description: str | None,
-    code: str,
-    schedule: dict[str, Any] | None,
-    session: Session,
-) -> CustomScript:
+@dataclass(frozen=True, slots=True)
+class ScriptFields:
+    """What a user writes of a saved script, as creating and replacing it take it."""
+
+    name: str
+    description: str | None
+    code: str
+    schedule: dict[str, Any] | None
+
+
+def create_script(fields: ScriptFields, *, owner: str | None, session: Session) -> CustomScript:
     now = utcnow()  # one instant: a new script's updated_at equals its created_at
-    script = CustomScript(
-        user_id=owner,
-        name=name,
-        description=description,
-        code=code,
-        schedule=schedule,
-        created_at=now,
-        updated_at=now,
-    )
+    script = CustomScript(user_id=owner, created_at=now, updated_at=now, **asdict(fields))
     session.add(script)
     _flush_unique(session)
     return script
 
 
-def replace_script(
-    script: CustomScript,
-    *,
-    name: str,
-    description: str | None,
-    code: str,
-    schedule: dict[str, Any] | None,
-    session: Session,
-) -> CustomScript:
-    script.name = name
-    script.description = description
-    script.code = code
-    script.schedule = schedule
+def replace_script(script: CustomScript, fields: ScriptFields, *, session: Session) -> CustomScript:
+    for name, value in asdict(fields).items():
+        setattr(script, name, value)
     script.updated_at = utcnow()
     _flush_unique(session)
     return script

@@ -17,6 +17,7 @@ from db.audit import latest_run
 from db.models import CustomScript
 from db.scripts import (
     NameTaken,
+    ScriptFields,
     create_script,
     delete_script,
     get_script,
@@ -62,8 +63,9 @@ def _owned(script_id: int) -> CustomScript:
     return script
 
 
-def _schedule(body: ScriptBody) -> dict[str, Any] | None:
-    return None if body.schedule is None else body.schedule.model_dump(mode="json")
+def _fields(body: ScriptBody) -> ScriptFields:
+    schedule = None if body.schedule is None else body.schedule.model_dump(mode="json")
+    return ScriptFields(body.name, body.description, body.code, schedule)
 
 
 @bp.post("/scripts")
@@ -71,14 +73,7 @@ def create():
     body = _checked_body()
     session = db_session()
     try:
-        script = create_script(
-            owner=current_owner(),
-            name=body.name,
-            description=body.description,
-            code=body.code,
-            schedule=_schedule(body),
-            session=session,
-        )
+        script = create_script(_fields(body), owner=current_owner(), session=session)
     except NameTaken as exc:
         raise Conflict(str(exc), {"name": "already used"}) from None
     session.commit()
@@ -115,14 +110,7 @@ def replace(script_id: int):
     script = _owned(script_id)
     session = db_session()
     try:
-        replace_script(
-            script,
-            name=body.name,
-            description=body.description,
-            code=body.code,
-            schedule=_schedule(body),
-            session=session,
-        )
+        replace_script(script, _fields(body), session=session)
     except NameTaken as exc:
         raise Conflict(str(exc), {"name": "already used"}) from None
     session.commit()
