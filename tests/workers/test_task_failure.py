@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.workers.helpers import wait_finished
 from workers.celery_app import app
 from workers.fairqueue import FairQueue, enqueue
 from workers.jobspec import JobSpec, new_job_id
@@ -50,12 +51,7 @@ def test_a_task_that_fails_on_a_job_fails_the_job_at_once(redis_client, entry: d
     store = JobStore(redis_client, ttl_seconds=600)
     spec = queue_unreadable_job(store, entry)
     began = time.monotonic()
-    while time.monotonic() - began < 30:
-        job = store.load(spec.job_id, owner=None)
-        if job.status.finished:
-            break
-        time.sleep(0.05)
-    body = job.to_public()
+    body = wait_finished(store, spec.job_id)
     assert body["status"] == "failed"
     assert time.monotonic() - began < 10  # at once, not at the queue timeout
     assert body["error"]["type"] == "WorkerError"
@@ -81,7 +77,4 @@ def test_the_worker_goes_on_with_the_next_job(redis_client) -> None:
     )
     store.create(spec)
     enqueue(app, FairQueue(store.r), None, {"job": spec.job_id, "start": True})
-    end = time.monotonic() + 30
-    while time.monotonic() < end and not store.load(spec.job_id, owner=None).status.finished:
-        time.sleep(0.05)
-    assert store.load(spec.job_id, owner=None).to_public()["results"] == {"AAPL": 20}
+    assert wait_finished(store, spec.job_id)["results"] == {"AAPL": 20}

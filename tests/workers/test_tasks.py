@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from tests.workers.helpers import wait_finished
 from workers.celery_app import app
 from workers.jobspec import JobSpec, new_job_id
 from workers.jobstore import JobStore
@@ -34,13 +33,7 @@ def test_market_data_outage_is_retried_then_reported_not_a_crash_loop(redis_clie
         wall_seconds=30,
     )
     submit_job(spec, store=store, celery=app)
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        job = store.load(spec.job_id, owner=None)
-        if job.status.finished:
-            break
-        time.sleep(0.1)
-    body = job.to_public()
+    body = wait_finished(store, spec.job_id)
     assert body["status"] == "failed"
     assert body["error"]["type"] == "DataUnavailable"
     assert {e["type"] for e in body["errors"].values()} == {"DataUnavailable"}
