@@ -8,7 +8,7 @@ job record and Celery publish as under gunicorn) against the real Redis (``REDIS
 database (``DATABASE_URL``, tokens made in it). Nothing consumes the published tasks, so
 the Redis database ``REDIS_URL`` names is emptied before each run (no worker may use it:
 ``--empty-redis-db`` says you know). Prints the median CPU milliseconds a submit takes
-and the Redis commands it sends (each a round trip), the two figures that set how many
+and the Redis commands it sends (each a round trip, unless pipelined), the two figures that set how many
 submits a second an API process answers on any host; ``bench.load`` measures the service
 as a whole under a burst.
 """
@@ -35,7 +35,8 @@ MARK = "bench:submit_cost:mark"
 
 def round_trips(r: redis.Redis, submit: Callable[[], None]) -> int:
     """The commands one submit sends Redis, seen by ``MONITOR`` (what scripts run inside
-    the server not counted): each is a round trip, a network hop between machines."""
+    the server not counted): each is a round trip, a network hop between machines, unless
+    the code sends several on one pipeline."""
     seen: list[str] = []
     with r.monitor() as monitor:
         listening = threading.Thread(target=lambda: _listen(monitor, seen))
@@ -94,7 +95,7 @@ def main() -> None:
     trips = round_trips(r, lambda: submit(0))
     print(
         f"submit: {statistics.median(per_submit_ms):.2f} ms CPU (median of {args.runs} runs of "
-        f"{args.submits}), {trips} Redis round trips"
+        f"{args.submits}), {trips} Redis commands"
     )
 
 
