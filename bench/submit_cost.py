@@ -8,9 +8,9 @@ job record and Celery publish as under gunicorn) against the real Redis (``REDIS
 database (``DATABASE_URL``, tokens made in it). Nothing consumes the published tasks, so
 the Redis database ``REDIS_URL`` names is emptied before each run (no worker may use it:
 ``--empty-redis-db`` says you know). Prints the median CPU milliseconds a submit takes
-and the Redis commands it sends (each a round trip, unless pipelined), the two figures that set how many
-submits a second an API process answers on any host; ``bench.load`` measures the service
-as a whole under a burst.
+and the Redis commands it sends (each a round trip, unless pipelined): the two figures
+that set how many submits a second an API process answers on any host. ``bench.load``
+measures the service as a whole under a burst.
 """
 
 from __future__ import annotations
