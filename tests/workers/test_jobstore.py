@@ -10,6 +10,7 @@ import pytest
 
 from workers.jobspec import JobSpec, new_job_id
 from workers.jobstore import JobStore, TooManyActiveJobs
+from workers.keys import job_key
 from workers.status import JobStatus
 from workers.waiting import wait_finished
 from workers.watchdog import expire_overdue, sweep_overdue
@@ -40,7 +41,7 @@ def test_a_created_job_is_queued_and_expires(store, redis_client):
     job = store.load(spec.job_id, owner=None)
     assert job.status is JobStatus.QUEUED
     assert job.to_public()["progress"] == {"done": 0, "total": 2}
-    assert 0 < redis_client.ttl(store.key(spec.job_id)) <= 60
+    assert 0 < redis_client.ttl(job_key(spec.job_id)) <= 60
     assert store.spec(spec.job_id) == spec
 
 
