@@ -64,6 +64,22 @@ def _pct_change(name: str, xs: object, n: object) -> Series:
     return tuple([None] * n + body)
 
 
+def _windowed(
+    name: str,
+    kernel: Callable[[Sequence[Number], int], list],
+    xs: object,
+    n: object,
+    *,
+    extra: int = 0,
+) -> Series:
+    """The windowed helpers' one path: check, warn when fewer than ``n + extra`` values came
+    (``rsi`` needs one more, for its first change), then ``kernel`` over each gap-free run."""
+    xs, gaps = checked_series(name, xs)
+    n = window_length(name, n)
+    short_history(f"{name}(xs, {n})", n + extra, len(xs))
+    return by_runs(kernel, xs, n, gaps)
+
+
 # --- the helpers --------------------------------------------------------------------------------
 
 
@@ -73,10 +89,7 @@ def sma(xs: Sequence[Number | None], n: int) -> Series:
     A window holding a None gives None. Each window's sum comes from its own values (no running
     sum that drifts), so results match summing every window directly.
     """
-    xs, gaps = checked_series("sma", xs)
-    n = window_length("sma", n)
-    short_history(f"sma(xs, {n})", n, len(xs))
-    return by_runs(sma_run, xs, n, gaps)
+    return _windowed("sma", sma_run, xs, n)
 
 
 def ema(xs: Sequence[Number | None], n: int) -> Series:
@@ -86,10 +99,7 @@ def ema(xs: Sequence[Number | None], n: int) -> Series:
     ``a = 2/(n+1)``. A None cannot be averaged in, so it restarts the average: the output is None
     at the None and until ``n`` fresh values have come after it, where a new SMA seed starts.
     """
-    xs, gaps = checked_series("ema", xs)
-    n = window_length("ema", n)
-    short_history(f"ema(xs, {n})", n, len(xs))
-    return by_runs(ema_run, xs, n, gaps)
+    return _windowed("ema", ema_run, xs, n)
 
 
 def rsi(xs: Sequence[Number | None], n: int = 14) -> Series:
@@ -100,10 +110,7 @@ def rsi(xs: Sequence[Number | None], n: int = 14) -> Series:
     where the average loss is 0. A None restarts it: the output is None at the None and until
     ``n`` fresh changes (``n + 1`` values) have come after it, then new plain means seed it.
     """
-    xs, gaps = checked_series("rsi", xs)
-    n = window_length("rsi", n)
-    short_history(f"rsi(xs, {n})", n + 1, len(xs))
-    return by_runs(rsi_run, xs, n, gaps)
+    return _windowed("rsi", rsi_run, xs, n, extra=1)
 
 
 def pct_change(xs: Sequence[Number | None], n: int = 1) -> Series:
@@ -125,10 +132,7 @@ def highest(xs: Sequence[Number | None], n: int) -> Series:
 
     A window holding a None gives None.
     """
-    xs, gaps = checked_series("highest", xs)
-    n = window_length("highest", n)
-    short_history(f"highest(xs, {n})", n, len(xs))
-    return by_runs(highest_run, xs, n, gaps)
+    return _windowed("highest", highest_run, xs, n)
 
 
 def lowest(xs: Sequence[Number | None], n: int) -> Series:
@@ -136,10 +140,7 @@ def lowest(xs: Sequence[Number | None], n: int) -> Series:
 
     A window holding a None gives None.
     """
-    xs, gaps = checked_series("lowest", xs)
-    n = window_length("lowest", n)
-    short_history(f"lowest(xs, {n})", n, len(xs))
-    return by_runs(lowest_run, xs, n, gaps)
+    return _windowed("lowest", lowest_run, xs, n)
 
 
 def mean(xs: Sequence[Number | None]) -> float | None:

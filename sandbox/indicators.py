@@ -121,14 +121,6 @@ def atr(high: Values, low: Values, close: Values, n: int = 14) -> Series:
     return (None, *by_runs(_wilder_run, body, n, None in body))
 
 
-def _period(name: str, value: object) -> int:
-    if type(value) is not int:
-        raise TypeError(f"macd: {name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"macd: {name} must be at least 1")
-    return value
-
-
 def _minus(a: Series, b: Series) -> Series:
     return tuple(None if x is None or y is None else x - y for x, y in zip(a, b, strict=True))
 
@@ -140,8 +132,9 @@ def macd(
     ema(xs, slow)`` where both exist; signal = ``ema`` of the line's defined part, aligned;
     histogram = line - signal."""
     xs, gaps = checked_series("macd", xs)
-    fast, slow = _period("fast", fast), _period("slow", slow)
-    signal = _period("signal", signal)
+    fast = window_length("macd", fast, what="fast")
+    slow = window_length("macd", slow, what="slow")
+    signal = window_length("macd", signal, what="signal")
     short_history(f"macd(xs, {fast}, {slow}, {signal})", max(fast, slow) + signal - 1, len(xs))
     quick = by_runs(ema_run, xs, fast, gaps)
     calm = by_runs(ema_run, xs, slow, gaps)
@@ -241,27 +234,27 @@ def _slow_windows(
     return out
 
 
-def _corr_run(vx: Sequence[Number], vy: Sequence[Number], n: int) -> list:
+def _moment_run(vx: Sequence[Number], vy: Sequence[Number], n: int, *, corr: bool) -> list:
+    """Rolling correlation (``corr``) or beta of one gap-free run of pairs."""
     size = len(vx)
     if n > size or n < 2:
         return [None] * size
     moments = _moments(vx, vy, n)
     cov, var_x, var_y, clear = moments
     if not clear:
-        return _slow_windows(vx, vy, n, moments, corr=True)
+        return _slow_windows(vx, vy, n, moments, corr=corr)
+    if not corr:
+        return [None] * (n - 1) + list(map(truediv, cov, var_y))
     r = map(truediv, cov, map(sqrt, map(mul, var_x, var_y)))
     return [None] * (n - 1) + list(map(max, map(min, r, repeat(1.0)), repeat(-1.0)))
 
 
+def _corr_run(vx: Sequence[Number], vy: Sequence[Number], n: int) -> list:
+    return _moment_run(vx, vy, n, corr=True)
+
+
 def _beta_run(vx: Sequence[Number], vy: Sequence[Number], n: int) -> list:
-    size = len(vx)
-    if n > size or n < 2:
-        return [None] * size
-    moments = _moments(vx, vy, n)
-    cov, _, var_y, clear = moments
-    if not clear:
-        return _slow_windows(vx, vy, n, moments, corr=False)
-    return [None] * (n - 1) + list(map(truediv, cov, var_y))
+    return _moment_run(vx, vy, n, corr=False)
 
 
 def corr(xs: Values, ys: Values, n: int) -> Series:

@@ -68,12 +68,13 @@ def refuse_non_finite(name: str, xs: Sequence[Number | None]) -> None:
             )
 
 
-def window_length(name: str, n: object) -> int:
-    """Check a window length: an int of at least 1 (``bool`` is not a number here)."""
+def window_length(name: str, n: object, *, what: str = "n") -> int:
+    """Check a window length (``what`` names the argument): an int of at least 1 (``bool`` is
+    not a number here)."""
     if type(n) is not int:
-        raise TypeError(f"{name}: n must be an int, not {type(n).__name__}")
+        raise TypeError(f"{name}: {what} must be an int, not {type(n).__name__}")
     if n < 1:
-        raise ValueError(f"{name}: n must be at least 1")
+        raise ValueError(f"{name}: {what} must be at least 1")
     return n
 
 
