@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis as redis_lib
@@ -149,6 +150,19 @@ def start_worker(env: dict[str, str], name: str, logs: Path) -> subprocess.Popen
         )
 
 
+def start_web(env: dict[str, str], out: IO, port: int) -> subprocess.Popen:
+    """gunicorn as the Procfile runs it (our gunicorn.conf.py), on ``port``, logging to ``out``."""
+    command = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
+    return subprocess.Popen(
+        [*command, "api:create_app()"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -210,21 +224,7 @@ def live(tmp_path_factory) -> Iterator[LiveService]:
     }
     port = free_port()
     with open(base / "web.log", "ab") as web_log:
-        web = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",  # as the Procfile runs it
-                "--bind",
-                f"127.0.0.1:{port}",
-                "api:create_app()",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=web_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        web = start_web(env, web_log, port)
     worker = start_worker(env, "e2e1", base)
     service = LiveService(f"http://127.0.0.1:{port}", env, worker, web, base)
     try:

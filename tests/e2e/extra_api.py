@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.e2e.conftest import BIN, LiveService, free_port, stop, wait_healthy
+from tests.e2e.conftest import BIN, LiveService, free_port, start_web, stop, wait_healthy
 
 
 @contextmanager
@@ -24,20 +24,7 @@ def extra_api(
     env = {**live.env, **settings}
     port = free_port()
     with open(logs / f"web-{port}.log", "ab") as out:
-        web = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "api:create_app()",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        web = start_web(env, out, port)
     try:
         url = f"http://127.0.0.1:{port}"
         if healthy:
