@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,93 +13,63 @@ from sqlalchemy.orm import Session
 from db.models import CustomScript, Execution, ScriptRun
 
 
-def record_submitted(
-    *,
-    job_id: str,
-    user_id: str | None,
-    script_id: int | None,
-    code_sha256: str,
-    symbol_count: int,
-    created_at: dt.datetime,
-    source: str,
-    session: Session,
-    kind: str = "execute",
-) -> None:
+@dataclass(frozen=True, slots=True)
+class AuditedJob:
+    """What the audit row and a saved script's run know of a job from its submit on."""
+
+    job_id: str
+    user_id: str | None
+    script_id: int | None
+    code_sha256: str
+    symbol_count: int
+    created_at: dt.datetime
+    source: str
+    kind: str = "execute"
+
+
+# What a saved script's run keeps of its job (beside how it ended).
+_RUN_FIELDS = ("script_id", "job_id", "user_id", "source", "code_sha256")
+
+
+def record_submitted(job: AuditedJob, *, session: Session) -> None:
     """The row of a job as it is queued; ``record_finished`` completes it."""
-    if session.get(Execution, job_id) is not None:
+    if session.get(Execution, job.job_id) is not None:
         return
-    session.add(
-        Execution(
-            job_id=job_id,
-            user_id=user_id,
-            script_id=script_id,
-            code_sha256=code_sha256,
-            symbol_count=symbol_count,
-            status="queued",
-            error_count=0,
-            created_at=created_at,
-            source=source,
-            kind=kind,
-        )
-    )
+    session.add(Execution(**asdict(job), status="queued", error_count=0))
     session.flush()
 
 
 def record_finished(
+    job: AuditedJob,
     *,
-    job_id: str,
-    user_id: str | None,
-    script_id: int | None,
-    code_sha256: str,
-    symbol_count: int,
-    source: str,
     status: str,
-    created_at: dt.datetime,
     started_at: dt.datetime | None,
     finished_at: dt.datetime,
     duration_ms: int | None,
     results: dict[str, Any],
     errors: dict[str, Any],
     session: Session,
-    kind: str = "execute",
     error_count: int | None = None,
 ) -> None:
     """Complete the audit row (made here if the submit's row is missing) and, for a saved
     script that still exists, store the run with its results (an evaluation is no run:
     ``GET /scripts/{id}/results`` stays the script's newest execution)."""
-    record_submitted(
-        job_id=job_id,
-        user_id=user_id,
-        script_id=script_id,
-        code_sha256=code_sha256,
-        symbol_count=symbol_count,
-        created_at=created_at,
-        source=source,
-        session=session,
-        kind=kind,
-    )  # (nothing when the submit's row is there)
-    row = session.get(Execution, job_id)
+    record_submitted(job, session=session)  # (nothing when the submit's row is there)
+    row = session.get(Execution, job.job_id)
     row.status = status
     row.error_count = len(errors) if error_count is None else error_count
     row.started_at = started_at
     row.finished_at = finished_at
     row.duration_ms = duration_ms
-    if kind == "execute" and script_id is not None and session.get(CustomScript, script_id):
-        exists = session.scalar(select(ScriptRun.id).where(ScriptRun.job_id == job_id))
+    script_id = job.script_id
+    if job.kind == "execute" and script_id is not None and session.get(CustomScript, script_id):
+        exists = session.scalar(select(ScriptRun.id).where(ScriptRun.job_id == job.job_id))
         if exists is None:
-            session.add(
-                ScriptRun(
-                    script_id=script_id,
-                    job_id=job_id,
-                    user_id=user_id,
-                    source=source,
-                    status=status,
-                    code_sha256=code_sha256,
-                    finished_at=finished_at,
-                    results=results,
-                    errors=errors,
-                )
+            known = {name: getattr(job, name) for name in _RUN_FIELDS}
+            run = ScriptRun(
+                **known, status=status, finished_at=finished_at, results=results, errors=errors
             )
+            session.add(run)
     session.flush()
 
 

@@ -7,10 +7,10 @@ a forked, resource-limited child) is this module's business alone.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import Any
 
-from sandbox.compiler import compile_script
+from sandbox.compiler import CompiledScript, compile_script
 from sandbox.errors import ScriptRejected
 from sandbox.fork_client import set_confinement_mode
 from sandbox.isolation import Limits, fork_server, run_isolated
@@ -45,12 +45,9 @@ def run_batch(
     The service always isolates: there is no setting that runs user code in the worker.
     """
     batch = list(items)
-    try:
-        script = compile_script(source)
-    except ScriptRejected as exc:
-        yield from _rejected(batch, exc)
-        return
-    yield from run_isolated(script, batch, json.dumps(params), limits)
+    script = yield from _compiled(source, batch)
+    if script is not None:
+        yield from run_isolated(script, batch, json.dumps(params), limits)
 
 
 def run_batch_in_process(
@@ -63,10 +60,8 @@ def run_batch_in_process(
     """The same batch in this process, without layer 3: only for benchmarks and tests that
     measure what isolation costs. Never used by the service."""
     batch = list(items)
-    try:
-        script = compile_script(source)
-    except ScriptRejected as exc:
-        yield from _rejected(batch, exc)
+    script = yield from _compiled(source, batch)
+    if script is None:
         return
     shared = base_globals()
     params_json = json.dumps(params)
@@ -74,7 +69,15 @@ def run_batch_in_process(
         yield item.symbol, run_symbol(script, shared, item, params_json, limits.stdout_bytes)
 
 
-def _rejected(batch: list[SymbolInput], exc: ScriptRejected) -> Iterator[tuple[str, Outcome]]:
-    rejected = error(exc.error_type, exc.message, exc.line)
-    for item in batch:
-        yield item.symbol, outcome(None, dict(rejected))
+def _compiled(
+    source: str, batch: list[SymbolInput]
+) -> Generator[tuple[str, Outcome], None, CompiledScript | None]:
+    """The compiled script; or, when the compiler refuses it, each symbol's outcome saying
+    why (yielded) and None: a refused script fails every symbol the same way."""
+    try:
+        return compile_script(source)
+    except ScriptRejected as exc:
+        rejected = error(exc.error_type, exc.message, exc.line)
+        for item in batch:
+            yield item.symbol, outcome(None, dict(rejected))
+        return None

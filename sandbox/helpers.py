@@ -22,334 +22,36 @@ values it divides. ``mean``, ``stdev``, ``zscore`` and ``max_drawdown`` skip ``N
 
 NaN and infinities are refused (``ValueError``): a script cannot meet them in price data, and
 letting them in would make windows, peaks and ranks order-dependent instead of well defined.
+
+What they share lives beside them: the checks (``sandbox.series_input``), the windowed kernels
+(``sandbox.window_kernels``), exact sums and spreads (``sandbox.moments``) and the warnings
+(``sandbox.history``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import accumulate, repeat
-from math import dist, fsum, isfinite, nan, sqrt, ulp
-from operator import add, mul, sub, truediv
-from sys import float_info
+from operator import sub, truediv
 
-_NONE_TYPE = type(None)
-_ITEM_TYPES = frozenset((int, float, _NONE_TYPE))
-# The largest int that still converts to a float: bigger ones would make float arithmetic fail.
-_MAX_INT = int(float_info.max)
-# At or below these windows, n shifted slices combined by one C-level map beat the O(len) block
-# algorithm (measured over 252-1260 values); above them the block algorithm wins.
-_SMALL_SUM_WINDOW = 6
-_SMALL_EXTREME_WINDOW = 5
-
-# Sums that overflow (values near float's maximum) are taken over values scaled by a power of
-# two, which is exact, and scaled back: helpers keep finite inputs finite where the answer is.
-_DOWN = 2.0**-64
-_UP = 2.0**64
-# At most this many distinct warnings per run: a script calling helpers in a loop with a
-# different window each time must not turn its outcome into a list of them.
-MAX_WARNINGS = 10
-
-Number = int | float
-Series = tuple[Number | None, ...]
-
-
-# --- warnings: a helper asked for more history than it was given -------------------------------
-# One process runs one script at a time (a sandbox child, or a benchmark), so this run's
-# warnings are a module-level list: the runner empties it before a run and takes it after.
-# Scripts cannot reach it (no attribute of a helper is readable, and no module is given).
-
-_warnings: list[str] = []
-
-
-def take_warnings() -> list[str]:
-    """This run's warnings, each once, in the order they first happened; empties the list."""
-    taken = list(_warnings)
-    _warnings.clear()
-    return taken
-
-
-def _short_history(call: str, need: int, size: int) -> None:
-    """Note that ``call`` needed ``need`` values of history and got only ``size``."""
-    if need <= size:
-        return
-    message = (
-        f"{call} needs at least {need} values of history and was given fewer, so it gives only "
-        f"None: a longer `lookback` gives more bars"
-    )[:300]  # outcome.MAX_WARNING_LENGTH (a window of a thousand digits is still one line)
-    if message not in _warnings and len(_warnings) < MAX_WARNINGS:
-        _warnings.append(message)
-
-
-# --- input checking -----------------------------------------------------------------------------
-
-
-def _series(name: str, xs: object, *, finite: bool = True) -> tuple[Sequence[Number | None], bool]:
-    """Check ``xs`` and return it (a private copy for subclasses) and whether it holds ``None``.
-
-    ``finite=False`` leaves the NaN/infinity check to ``_total``, for helpers that need an exact
-    sum anyway and so get that check for free.
-    """
-    if type(xs) is not list and type(xs) is not tuple:
-        if not isinstance(xs, (list, tuple)):
-            raise TypeError(f"{name}: xs must be a list or tuple of numbers")
-        xs = tuple(xs)
-    types = list(map(type, xs))
-    if types.count(float) == len(types):
-        gaps = False  # all floats, the usual price series: one cheap pass settles it
-    else:
-        kinds = set(types)
-        if not kinds <= _ITEM_TYPES:
-            for i, x in enumerate(xs):
-                if type(x) not in _ITEM_TYPES:
-                    raise TypeError(
-                        f"{name}: xs must hold only numbers or None "
-                        f"(item {i} is {type(x).__name__})"
-                    )
-        gaps = _NONE_TYPE in kinds
-    if finite:
-        # A finite total proves every value is finite: one NaN or infinity would poison it.
-        # With gaps, dropping falsy items skips None (and zeros, which cannot matter) in C.
-        try:
-            total_is_finite = isfinite(sum(filter(None, xs)) if gaps else sum(xs))
-        except OverflowError:
-            total_is_finite = False
-        if not total_is_finite:
-            _refuse_non_finite(name, xs)
-    return xs, gaps
-
-
-def _refuse_non_finite(name: str, xs: Sequence[Number | None]) -> None:
-    """Name the first NaN, infinity or too-large int; accept a total that merely overflowed."""
-    for i, x in enumerate(xs):
-        if type(x) is float and not isfinite(x):
-            raise ValueError(f"{name}: xs must hold finite numbers (item {i} is {x})")
-        if type(x) is int and not -_MAX_INT <= x <= _MAX_INT:
-            raise ValueError(
-                f"{name}: xs must hold numbers within float range (item {i} is too large)"
-            )
-
-
-def _window(name: str, n: object) -> int:
-    """Check a window length: an int of at least 1 (``bool`` is not a number here)."""
-    if type(n) is not int:
-        raise TypeError(f"{name}: n must be an int, not {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"{name}: n must be at least 1")
-    return n
-
-
-def _by_runs(
-    kernel: Callable[[Sequence[Number], int], list], xs: Sequence[Number | None], n: int, gaps: bool
-) -> Series:
-    """Apply ``kernel`` to each run of consecutive non-None values; None elsewhere."""
-    if not gaps:
-        return tuple(kernel(xs, n))
-    out: list = [None] * len(xs)
-    start = 0
-    for i, x in enumerate(xs):
-        if x is None:
-            if i > start:
-                out[start:i] = kernel(xs[start:i], n)
-            start = i + 1
-    if len(xs) > start:
-        out[start:] = kernel(xs[start:], n)
-    return tuple(out)
-
-
-def _present(xs: Sequence[Number | None], gaps: bool) -> Sequence[Number]:
-    """The values of ``xs`` without its Nones (``xs`` itself when it has none)."""
-    return [x for x in xs if x is not None] if gaps else xs
-
-
-def _total(name: str, xs: Sequence[Number | None], vals: Sequence[Number]) -> float:
-    """Exact sum of ``vals`` (the values of ``xs``), refusing NaN and infinities on the way.
-
-    An exact sum that is finite proves every value finite, so this replaces ``_series``'s own
-    check. ``fsum`` fails on inf - inf and on ints beyond float range; if the values themselves
-    pass, only their sum overflowed, and the plain float sum gives that honest infinity.
-    """
-    try:
-        total = fsum(vals)
-    except (ValueError, OverflowError):
-        total = nan
-    if not isfinite(total):
-        _refuse_non_finite(name, xs)
-        total = fsum(map(mul, vals, repeat(_DOWN))) * _UP  # inf only if it truly is
-    return total
-
-
-def _mean_of(name: str, xs: Sequence[Number | None], vals: Sequence[Number]) -> float:
-    """Mean of ``vals``, exact sum, finite for finite values (their sum may overflow)."""
-    k = len(vals)
-    total = _total(name, xs, vals)
-    if isfinite(total):
-        return total / k
-    return fsum(map(mul, vals, repeat(_DOWN))) / k * _UP
-
-
-# --- run kernels (no None, no checks: the public functions did those) ---------------------------
-
-
-def _window_sums(v: Sequence[Number], n: int) -> list:
-    """Sum of each full window of ``n`` values, each computed from that window's values only.
-
-    A running sum (add the new value, subtract the old) drifts: after a large value leaves, its
-    rounding error stays in every later sum. Here each sum is built from the window itself, so the
-    accuracy is that of summing the window directly, yet the work is O(len(v)): windows are split
-    at block boundaries (blocks of ``n``) into a block suffix plus a block prefix, both computed
-    once per block with ``accumulate`` (van Herk / Gil-Werman, used for sums).
-    """
-    size = len(v)
-    m = size - n + 1
-    if n <= _SMALL_SUM_WINDOW:
-        sums = v[:m]
-        for k in range(1, n):
-            sums = list(map(add, sums, v[k : k + m]))
-        return list(sums)
-    suffix: list = []
-    prefix: list = []
-    full_end = size - size % n
-    for b in range(0, full_end, n):
-        block = v[b : b + n]
-        suffix.extend(reversed(list(accumulate(reversed(block)))))
-        prefix.extend(accumulate(block[:-1]))
-        # A window starting at a block start is that whole block: its suffix sum alone.
-        prefix.append(0)
-    prefix.extend(accumulate(v[full_end:]))
-    return list(map(add, suffix[:m], prefix[n - 1 :]))
-
-
-def _sma_run(v: Sequence[Number], n: int) -> list:
-    size = len(v)
-    if n > size:
-        return [None] * size
-    return [None] * (n - 1) + list(map(truediv, _window_sums(v, n), repeat(n)))
-
-
-def _ema_run(v: Sequence[Number], n: int) -> list:
-    size = len(v)
-    if n > size:
-        return [None] * size
-    out = _sma_run(v[:n], n)  # the seed is exactly sma(xs, n)[n - 1]
-    a = 2.0 / (n + 1)
-    b = 1.0 - a
-    prev = out[-1]
-    # A comprehension appends faster than a loop calling out.append.
-    out += [prev := a * x + b * prev for x in v[n:]]
-    return out
-
-
-def _rsi_run(v: Sequence[Number], n: int) -> list:
-    size = len(v)
-    if size <= n:
-        return [None] * size
-    changes = list(map(sub, v[1:], v[:-1]))
-    first = changes[:n]
-    gain = fsum(c for c in first if c > 0) / n
-    loss = fsum(-c for c in first if c < 0) / n
-    out: list = [None] * n
-    append = out.append
-    append(100.0 - 100.0 / (1.0 + gain / loss) if loss else 100.0)
-    m = n - 1
-    for c in changes[n:]:
-        if c > 0:
-            gain = (gain * m + c) / n
-            loss = loss * m / n
-        else:
-            gain = gain * m / n
-            loss = (loss * m - c) / n
-        append(100.0 - 100.0 / (1.0 + gain / loss) if loss else 100.0)
-    return out
-
-
-def _highest_run(v: Sequence[Number], n: int) -> list:
-    """Max of each window in O(len(v)), van Herk / Gil-Werman: per block of ``n`` values, a
-    running max from each end; window i is then max(suffix[i], prefix[i + n - 1]).
-
-    Inline comparisons, not ``max()`` calls: they are twice as fast here, and this beat a
-    monotonic deque by 1.5-2x on both rising and falling series.
-    """
-    size = len(v)
-    if n > size:
-        return [None] * size
-    m = size - n + 1
-    if n == 1:
-        return list(v)
-    if n <= _SMALL_EXTREME_WINDOW:
-        return [None] * (n - 1) + list(map(max, *[v[k : k + m] for k in range(n)]))
-    suffix: list = []
-    prefix: list = []
-    add_prefix = prefix.append
-    for b in range(0, size, n):
-        block = v[b : b + n]
-        part = []
-        add_part = part.append
-        cur = block[-1]
-        for x in reversed(block):
-            cur = x if x > cur else cur
-            add_part(cur)
-        part.reverse()
-        suffix += part
-        cur = block[0]
-        for x in block:
-            cur = x if x > cur else cur
-            add_prefix(cur)
-    return [None] * (n - 1) + [
-        a if a >= b else b for a, b in zip(suffix[:m], prefix[n - 1 :], strict=True)
-    ]
-
-
-def _lowest_run(v: Sequence[Number], n: int) -> list:
-    """Min of each window: the max of the negated values, negated back (exact in floating
-    point), so one algorithm serves both at the cost of two cheap passes."""
-    return [None if x is None else -x for x in _highest_run([-x for x in v], n)]
-
-
-def _mean_stdev(
-    name: str, xs: Sequence[Number | None], gaps: bool, ddof: int = 1
-) -> tuple[float | None, float | None]:
-    """Mean and standard deviation (sample with ``ddof=1``, population with 0) of the values of
-    ``xs``, about as exact as ``statistics.stdev`` (which uses fractions and is ~10x slower):
-    corrected two-pass.
-
-    ``math.dist`` to the mean gives sqrt(sum(d*d)) in C without overflow or underflow; the
-    correction ``(sum d)**2 / k`` removes what the rounding of the mean itself adds, which
-    matters when the spread is tiny next to the values (e.g. 1e15 + noise). Values near
-    float's maximum, whose differences overflow, are scaled by a power of two (exactly).
-    """
-    vals = _present(xs, gaps)
-    k = len(vals)
-    if k == 0:
-        return None, None
-    mu = _mean_of(name, xs, vals)
-    if k <= ddof:
-        return mu, None
-    if k == 1:
-        return mu, 0.0
-    norm = dist(vals, [mu] * k)
-    scale = 1.0
-    if not isfinite(norm):
-        vals = list(map(mul, vals, repeat(_DOWN)))
-        norm = dist(vals, [mu * _DOWN] * k)
-        mu_scaled, scale = mu * _DOWN, _UP
-    else:
-        mu_scaled = mu
-    if not norm:
-        return mu, 0.0
-    sd = norm / sqrt(k - ddof)
-    # Rounding mu by d inflates the variance by about (d / sd)**2 relative: below 1e-14 when
-    # mu's last bit is under 1e-7 of sd, as for any real price or return series. Skip it then.
-    if ulp(mu_scaled) < 1e-7 * sd:
-        return mu, sd * scale
-    r = sum(map(sub, vals, repeat(mu_scaled))) / norm
-    return mu, norm * sqrt(max(0.0, 1.0 - r * r / k) / (k - ddof)) * scale
+from sandbox.history import short_history
+from sandbox.moments import mean_stdev
+from sandbox.series_input import (
+    Number,
+    Series,
+    by_runs,
+    checked_series,
+    present,
+    window_length,
+)
+from sandbox.window_kernels import ema_run, highest_run, lowest_run, rsi_run, sma_run
 
 
 def _pct_change(name: str, xs: object, n: object) -> Series:
-    xs, gaps = _series(name, xs)
-    n = _window(name, n)
+    xs, gaps = checked_series(name, xs)
+    n = window_length(name, n)
     size = len(xs)
-    _short_history(f"{name}(xs, {n})" if name == "pct_change" else f"{name}(xs)", n + 1, size)
+    short_history(f"{name}(xs, {n})" if name == "pct_change" else f"{name}(xs)", n + 1, size)
     if n >= size:
         return (None,) * size
     older = xs[: size - n]
@@ -362,6 +64,22 @@ def _pct_change(name: str, xs: object, n: object) -> Series:
     return tuple([None] * n + body)
 
 
+def _windowed(
+    name: str,
+    kernel: Callable[[Sequence[Number], int], list],
+    xs: object,
+    n: object,
+    *,
+    extra: int = 0,
+) -> Series:
+    """The windowed helpers' one path: check, warn when fewer than ``n + extra`` values came
+    (``rsi`` needs one more, for its first change), then ``kernel`` over each gap-free run."""
+    xs, gaps = checked_series(name, xs)
+    n = window_length(name, n)
+    short_history(f"{name}(xs, {n})", n + extra, len(xs))
+    return by_runs(kernel, xs, n, gaps)
+
+
 # --- the helpers --------------------------------------------------------------------------------
 
 
@@ -371,10 +89,7 @@ def sma(xs: Sequence[Number | None], n: int) -> Series:
     A window holding a None gives None. Each window's sum comes from its own values (no running
     sum that drifts), so results match summing every window directly.
     """
-    xs, gaps = _series("sma", xs)
-    n = _window("sma", n)
-    _short_history(f"sma(xs, {n})", n, len(xs))
-    return _by_runs(_sma_run, xs, n, gaps)
+    return _windowed("sma", sma_run, xs, n)
 
 
 def ema(xs: Sequence[Number | None], n: int) -> Series:
@@ -384,10 +99,7 @@ def ema(xs: Sequence[Number | None], n: int) -> Series:
     ``a = 2/(n+1)``. A None cannot be averaged in, so it restarts the average: the output is None
     at the None and until ``n`` fresh values have come after it, where a new SMA seed starts.
     """
-    xs, gaps = _series("ema", xs)
-    n = _window("ema", n)
-    _short_history(f"ema(xs, {n})", n, len(xs))
-    return _by_runs(_ema_run, xs, n, gaps)
+    return _windowed("ema", ema_run, xs, n)
 
 
 def rsi(xs: Sequence[Number | None], n: int = 14) -> Series:
@@ -398,10 +110,7 @@ def rsi(xs: Sequence[Number | None], n: int = 14) -> Series:
     where the average loss is 0. A None restarts it: the output is None at the None and until
     ``n`` fresh changes (``n + 1`` values) have come after it, then new plain means seed it.
     """
-    xs, gaps = _series("rsi", xs)
-    n = _window("rsi", n)
-    _short_history(f"rsi(xs, {n})", n + 1, len(xs))
-    return _by_runs(_rsi_run, xs, n, gaps)
+    return _windowed("rsi", rsi_run, xs, n, extra=1)
 
 
 def pct_change(xs: Sequence[Number | None], n: int = 1) -> Series:
@@ -423,10 +132,7 @@ def highest(xs: Sequence[Number | None], n: int) -> Series:
 
     A window holding a None gives None.
     """
-    xs, gaps = _series("highest", xs)
-    n = _window("highest", n)
-    _short_history(f"highest(xs, {n})", n, len(xs))
-    return _by_runs(_highest_run, xs, n, gaps)
+    return _windowed("highest", highest_run, xs, n)
 
 
 def lowest(xs: Sequence[Number | None], n: int) -> Series:
@@ -434,16 +140,13 @@ def lowest(xs: Sequence[Number | None], n: int) -> Series:
 
     A window holding a None gives None.
     """
-    xs, gaps = _series("lowest", xs)
-    n = _window("lowest", n)
-    _short_history(f"lowest(xs, {n})", n, len(xs))
-    return _by_runs(_lowest_run, xs, n, gaps)
+    return _windowed("lowest", lowest_run, xs, n)
 
 
 def mean(xs: Sequence[Number | None]) -> float | None:
     """Arithmetic mean of the values, skipping None (exact sum); None if there are none."""
-    xs, gaps = _series("mean", xs, finite=False)
-    return _mean_stdev("mean", xs, gaps)[0]
+    xs, gaps = checked_series("mean", xs, finite=False)
+    return mean_stdev("mean", xs, gaps)[0]
 
 
 def stdev(xs: Sequence[Number | None]) -> float | None:
@@ -451,15 +154,15 @@ def stdev(xs: Sequence[Number | None]) -> float | None:
 
     None with fewer than two values.
     """
-    xs, gaps = _series("stdev", xs, finite=False)
-    return _mean_stdev("stdev", xs, gaps)[1]
+    xs, gaps = checked_series("stdev", xs, finite=False)
+    return mean_stdev("stdev", xs, gaps)[1]
 
 
 def pstdev(xs: Sequence[Number | None]) -> float | None:
     """Population standard deviation (n), as ``statistics.pstdev`` (Bollinger bands use it),
     skipping None. None with no values; 0.0 for one."""
-    xs, gaps = _series("pstdev", xs, finite=False)
-    return _mean_stdev("pstdev", xs, gaps, ddof=0)[1]
+    xs, gaps = checked_series("pstdev", xs, finite=False)
+    return mean_stdev("pstdev", xs, gaps, ddof=0)[1]
 
 
 def zscore(xs: Sequence[Number | None]) -> Series:
@@ -468,8 +171,8 @@ def zscore(xs: Sequence[Number | None]) -> Series:
     None values are skipped in the mean and stdev and stay None. All None when the stdev is
     None or 0 (fewer than two values, or all equal), since no value can then be scored.
     """
-    xs, gaps = _series("zscore", xs, finite=False)
-    mu, sd = _mean_stdev("zscore", xs, gaps)
+    xs, gaps = checked_series("zscore", xs, finite=False)
+    mu, sd = mean_stdev("zscore", xs, gaps)
     if not sd:
         return (None,) * len(xs)
     if not gaps:
@@ -484,8 +187,8 @@ def max_drawdown(xs: Sequence[Number | None]) -> float | None:
     0 or below means nothing), so values before the first positive one are skipped too. None if
     no value is left; 0.0 for a series that never falls.
     """
-    xs, gaps = _series("max_drawdown", xs)
-    vals = _present(xs, gaps)
+    xs, gaps = checked_series("max_drawdown", xs)
+    vals = present(xs, gaps)
     start = next((i for i, x in enumerate(vals) if x > 0), None)
     if start is None:
         return None

@@ -17,25 +17,18 @@ from itertools import repeat
 from math import fsum, log, sqrt
 from operator import gt, mul, sub, truediv
 
-from sandbox.helpers import (
-    Number,
-    Series,
-    _by_runs,
-    _ema_run,
-    _series,
-    _short_history,
-    _window,
-    _window_sums,
-)
+from sandbox.history import short_history
+from sandbox.series_input import Number, Series, by_runs, checked_series, window_length
+from sandbox.window_kernels import ema_run, window_sums
 
 Values = Sequence[Number | None]
 
 
 def log_returns(xs: Values) -> Series:
     """``log(xs[i] / xs[i-1])``; None for the first value and where either is None or not > 0."""
-    xs, gaps = _series("log_returns", xs)
+    xs, gaps = checked_series("log_returns", xs)
     size = len(xs)
-    _short_history("log_returns(xs)", 2, size)
+    short_history("log_returns(xs)", 2, size)
     if size < 2:
         return (None,) * size
     newer, older = xs[1:], xs[:-1]
@@ -56,11 +49,11 @@ def _log_ratio(a: Number | None, b: Number | None) -> float | None:
 
 def shift(xs: Values, n: int) -> Series:
     """``xs[i - n]``, None where ``i - n`` is outside the tuple (``n`` may be negative)."""
-    xs, _ = _series("shift", xs)
+    xs, _ = checked_series("shift", xs)
     if type(n) is not int:
         raise TypeError(f"shift: n must be an int, not {type(n).__name__}")
     size = len(xs)
-    _short_history(f"shift(xs, {n})", abs(n) + 1, size)
+    short_history(f"shift(xs, {n})", abs(n) + 1, size)
     if n >= size or -n >= size:
         return (None,) * size
     if n >= 0:
@@ -69,9 +62,9 @@ def shift(xs: Values, n: int) -> Series:
 
 
 def _bars(name: str, high: object, low: object, close: object) -> tuple[Values, Values, Values]:
-    h, _ = _series(f"{name} (high)", high)
-    lo, _ = _series(f"{name} (low)", low)
-    c, _ = _series(f"{name} (close)", close)
+    h, _ = checked_series(f"{name} (high)", high)
+    lo, _ = checked_series(f"{name} (low)", low)
+    c, _ = checked_series(f"{name} (close)", close)
     if not len(h) == len(lo) == len(c):
         raise ValueError(f"{name}: high, low and close must have the same length")
     return h, lo, c
@@ -119,21 +112,13 @@ def atr(high: Values, low: Values, close: Values, n: int = 14) -> Series:
     the true ranges at 1..n, then ``(prev * (n - 1) + tr) / n``; None before. A None in the
     bars restarts it: ``n`` fresh true ranges after it seed it again."""
     h, lo, c = _bars("atr", high, low, close)
-    n = _window("atr", n)
-    _short_history(f"atr(high, low, close, {n})", n + 1, len(h))
+    n = window_length("atr", n)
+    short_history(f"atr(high, low, close, {n})", n + 1, len(h))
     tr = _true_range(h, lo, c)
     if not tr:
         return ()
     body = tr[1:]
-    return (None, *_by_runs(_wilder_run, body, n, None in body))
-
-
-def _period(name: str, value: object) -> int:
-    if type(value) is not int:
-        raise TypeError(f"macd: {name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"macd: {name} must be at least 1")
-    return value
+    return (None, *by_runs(_wilder_run, body, n, None in body))
 
 
 def _minus(a: Series, b: Series) -> Series:
@@ -146,18 +131,19 @@ def macd(
     """(line, signal, histogram) as TradingView's ``ta.macd``: line = ``ema(xs, fast) -
     ema(xs, slow)`` where both exist; signal = ``ema`` of the line's defined part, aligned;
     histogram = line - signal."""
-    xs, gaps = _series("macd", xs)
-    fast, slow = _period("fast", fast), _period("slow", slow)
-    signal = _period("signal", signal)
-    _short_history(f"macd(xs, {fast}, {slow}, {signal})", max(fast, slow) + signal - 1, len(xs))
-    quick = _by_runs(_ema_run, xs, fast, gaps)
-    calm = _by_runs(_ema_run, xs, slow, gaps)
+    xs, gaps = checked_series("macd", xs)
+    fast = window_length("macd", fast, what="fast")
+    slow = window_length("macd", slow, what="slow")
+    signal = window_length("macd", signal, what="signal")
+    short_history(f"macd(xs, {fast}, {slow}, {signal})", max(fast, slow) + signal - 1, len(xs))
+    quick = by_runs(ema_run, xs, fast, gaps)
+    calm = by_runs(ema_run, xs, slow, gaps)
     first = max(fast, slow) - 1
     if not gaps and first < len(xs):
         line = (None,) * first + tuple(map(sub, quick[first:], calm[first:]))
     else:
         line = _minus(quick, calm)
-    trigger = _by_runs(_ema_run, line, signal, None in line)
+    trigger = by_runs(ema_run, line, signal, None in line)
     return line, trigger, _minus(line, trigger)
 
 
@@ -165,12 +151,12 @@ def macd(
 
 
 def _pairs(name: str, xs: object, ys: object, n: object) -> tuple[Values, Values, bool, int]:
-    xs, x_gaps = _series(name, xs)
-    ys, y_gaps = _series(name, ys)
+    xs, x_gaps = checked_series(name, xs)
+    ys, y_gaps = checked_series(name, ys)
     if len(xs) != len(ys):
         raise ValueError(f"{name}: xs and ys must have the same length")
-    n = _window(name, n)
-    _short_history(f"{name}(xs, ys, {n})", n, len(xs))
+    n = window_length(name, n)
+    short_history(f"{name}(xs, ys, {n})", n, len(xs))
     return xs, ys, x_gaps or y_gaps, n
 
 
@@ -213,10 +199,10 @@ def _moments(vx: Sequence[Number], vy: Sequence[Number], n: int) -> tuple[list, 
     cx, cy = fsum(vx) / size, fsum(vy) / size
     x = list(map(sub, vx, repeat(cx)))
     y = list(map(sub, vy, repeat(cy)))
-    sx, sy = _window_sums(x, n), _window_sums(y, n)
-    sxx = _window_sums(list(map(mul, x, x)), n)
-    syy = _window_sums(list(map(mul, y, y)), n)
-    sxy = _window_sums(list(map(mul, x, y)), n)
+    sx, sy = window_sums(x, n), window_sums(y, n)
+    sxx = window_sums(list(map(mul, x, x)), n)
+    syy = window_sums(list(map(mul, y, y)), n)
+    sxy = window_sums(list(map(mul, x, y)), n)
     cov = list(map(sub, sxy, map(truediv, map(mul, sx, sy), repeat(n))))
     var_x = list(map(sub, sxx, map(truediv, map(mul, sx, sx), repeat(n))))
     var_y = list(map(sub, syy, map(truediv, map(mul, sy, sy), repeat(n))))
@@ -248,27 +234,27 @@ def _slow_windows(
     return out
 
 
-def _corr_run(vx: Sequence[Number], vy: Sequence[Number], n: int) -> list:
+def _moment_run(vx: Sequence[Number], vy: Sequence[Number], n: int, *, corr: bool) -> list:
+    """Rolling correlation (``corr``) or beta of one gap-free run of pairs."""
     size = len(vx)
     if n > size or n < 2:
         return [None] * size
     moments = _moments(vx, vy, n)
     cov, var_x, var_y, clear = moments
     if not clear:
-        return _slow_windows(vx, vy, n, moments, corr=True)
+        return _slow_windows(vx, vy, n, moments, corr=corr)
+    if not corr:
+        return [None] * (n - 1) + list(map(truediv, cov, var_y))
     r = map(truediv, cov, map(sqrt, map(mul, var_x, var_y)))
     return [None] * (n - 1) + list(map(max, map(min, r, repeat(1.0)), repeat(-1.0)))
 
 
+def _corr_run(vx: Sequence[Number], vy: Sequence[Number], n: int) -> list:
+    return _moment_run(vx, vy, n, corr=True)
+
+
 def _beta_run(vx: Sequence[Number], vy: Sequence[Number], n: int) -> list:
-    size = len(vx)
-    if n > size or n < 2:
-        return [None] * size
-    moments = _moments(vx, vy, n)
-    cov, _, var_y, clear = moments
-    if not clear:
-        return _slow_windows(vx, vy, n, moments, corr=False)
-    return [None] * (n - 1) + list(map(truediv, cov, var_y))
+    return _moment_run(vx, vy, n, corr=False)
 
 
 def corr(xs: Values, ys: Values, n: int) -> Series:
@@ -305,10 +291,10 @@ def _rank_run(v: Sequence[Number], n: int) -> list:
 def ts_rank(xs: Values, n: int) -> Series:
     """Percentile rank of each value among the last ``n``: the average rank of ties / n, as
     pandas ``rolling(n).rank(pct=True)``; None where the window holds a None."""
-    xs, gaps = _series("ts_rank", xs)
-    n = _window("ts_rank", n)
-    _short_history(f"ts_rank(xs, {n})", n, len(xs))
-    return _by_runs(_rank_run, xs, n, gaps)
+    xs, gaps = checked_series("ts_rank", xs)
+    n = window_length("ts_rank", n)
+    short_history(f"ts_rank(xs, {n})", n, len(xs))
+    return by_runs(_rank_run, xs, n, gaps)
 
 
 INDICATORS: dict[str, Callable[..., object]] = {

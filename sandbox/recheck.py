@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.helpers import MAX_WARNINGS
+from sandbox.history import MAX_WARNINGS
 from sandbox.outcome import (
     MAX_MESSAGE_LENGTH,
     MAX_WARNING_LENGTH,

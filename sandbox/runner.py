@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.compiler import CompiledScript
-from sandbox.helpers import take_warnings
+from sandbox.history import take_warnings
 from sandbox.namespace import read_only_reference
 from sandbox.outcome import InvalidResult, Outcome, check_result, error, from_exception, outcome
 from sandbox.output import CappedOutput

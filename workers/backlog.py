@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import redis
 
-PREFIX = "calc:backlog"
-KEYS = [PREFIX, f"{PREFIX}:symbols", f"{PREFIX}:total"]
+from workers.keys import BACKLOG, BACKLOG_SYMBOLS, BACKLOG_TOTAL
+
+KEYS = [BACKLOG, BACKLOG_SYMBOLS, BACKLOG_TOTAL]
 STALE_PER_ADMIT = 100  # stale members dropped per admit at most (the rest on later ones)
 
 # ARGV: now, limit ('' for none), job id, symbols, ends by, stale dropped at most.

@@ -13,7 +13,7 @@ import logging
 import redis
 from sqlalchemy.engine import Engine
 
-from db.audit import record_finished
+from db.audit import AuditedJob, record_finished
 from db.session import session_scope
 from logconfig import job_fields
 from settings import Settings
@@ -56,22 +56,25 @@ def record_job(job: Job, public: dict, engine: Engine) -> None:
     job_id = f["job_id"]
     try:
         with session_scope(engine) as session:
-            record_finished(
+            audited = AuditedJob(
                 job_id=job_id,
                 user_id=f.get("owner") or None,
                 script_id=int(f["script_id"]) if f.get("script_id") else None,
                 code_sha256=f["code_sha256"],
                 symbol_count=int(f["total"]),
-                source=f.get("source", "api"),
-                status=public["status"],
                 created_at=_when(f["created_at"]),
+                source=f.get("source", "api"),
+                kind=job.kind,
+            )
+            record_finished(
+                audited,
+                status=public["status"],
                 started_at=_when(f.get("started_at")),
                 finished_at=_when(f.get("finished_at")) or dt.datetime.now(dt.UTC),
                 duration_ms=public["duration_ms"],
                 results=public.get("results") or {},
                 errors=public.get("errors") or {},
                 session=session,
-                kind=job.kind,
                 error_count=_evaluation_errors(job) if job.kind == "evaluation" else None,
             )
     except Exception:  # the job itself is finished in Redis; losing its audit copy is logged

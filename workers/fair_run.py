@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 from logconfig import job_fields
 from workers.fairqueue import FairQueue, Share, enqueue
 from workers.jobs import process_chunk, start_job
-from workers.jobstore import job_key
+from workers.keys import job_key
+from workers.redis_text import text
 from workers.runtime import Runtime
 from workers.task_failure import job_fails_on_error
 
@@ -81,5 +82,4 @@ def _run_entry(entry: dict, *, rt: Runtime, celery: Celery, retry_chunk: RetryCh
 
 def _owner(rt: Runtime, job_id: str) -> str | None:
     raw = rt.redis.hget(job_key(job_id), "owner")
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    return text or None
+    return (text(raw) if raw is not None else None) or None

@@ -35,11 +35,10 @@ from typing import Any
 import redis
 from celery import Celery
 
-from workers.jobstore import owner_key
+from workers.keys import FAIR_QUEUES, FAIR_RING, fair_lease_key, fair_queue_key, owner_key
+from workers.redis_text import text
 
 RUN_NEXT = "calc.run_next"  # workers.tasks.run_next, published by name
-PREFIX = "calc:fair"
-RING = f"{PREFIX}:owners"
 LEASE_SECONDS = 3600  # longer than any redelivery (the broker's visibility timeout is 20 min)
 QUANTUM_SECONDS = 1.0  # a chunk runs this long before it yields to another user waiting
 
@@ -80,14 +79,6 @@ return nil
 """
 
 
-def queue_key(owner: str | None) -> str:
-    return f"{PREFIX}:q:{owner_key(owner)}"
-
-
-def lease_key(token: str) -> str:
-    return f"{PREFIX}:lease:{token}"
-
-
 class FairQueue:
     """Pushes entries per owner and hands them out round-robin (see the module)."""
 
@@ -99,21 +90,21 @@ class FairQueue:
     def push(self, owner: str | None, entries: list[dict[str, Any]]) -> None:
         if entries:
             args = [owner_key(owner), *(json.dumps(e, separators=(",", ":")) for e in entries)]
-            self._push(keys=[queue_key(owner), RING], args=args)
+            self._push(keys=[fair_queue_key(owner), FAIR_RING], args=args)
 
     def take(self, token: str) -> dict[str, Any] | None:
         """The entry this token runs: the one it holds, or the next one round-robin."""
-        raw = self._take(keys=[RING, lease_key(token)], args=[f"{PREFIX}:q:", LEASE_SECONDS])
+        raw = self._take(keys=[FAIR_RING, fair_lease_key(token)], args=[FAIR_QUEUES, LEASE_SECONDS])
         return None if raw is None else json.loads(raw)
 
     def done(self, token: str) -> None:
         """The token's entry is finished with (run, handed on, or dropped)."""
-        self.r.delete(lease_key(token))
+        self.r.delete(fair_lease_key(token))
 
     def others_waiting(self, owner: str | None) -> bool:
         """Whether another owner than ``owner`` has an entry waiting."""
         me = owner_key(owner)
-        return any(_text(o) != me for o in self.r.lrange(RING, 0, -1))
+        return any(text(o) != me for o in self.r.lrange(FAIR_RING, 0, -1))
 
 
 def enqueue(celery: Celery, queue: FairQueue, owner: str | None, entry: dict[str, Any]) -> None:
@@ -142,7 +133,3 @@ class Share:
     others_waiting: Callable[[], bool]
     give_back: Callable[[list[str]], None]
     quantum_seconds: float = QUANTUM_SECONDS
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

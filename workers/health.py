@@ -18,12 +18,13 @@ from typing import Any
 import redis
 from celery import bootsteps
 
-from workers.jobstore import sandbox_key, workers_key
+from workers.keys import SANDBOX, WORKERS
+from workers.redis_text import text
 
 log = logging.getLogger(__name__)
 
-WORKERS_KEY = workers_key()
-SANDBOX_KEY = sandbox_key()
+WORKERS_KEY = WORKERS
+SANDBOX_KEY = SANDBOX
 REFUSED = "refused"  # a pool process whose fork server refused to run user code (strict mode)
 BEAT_SECONDS = 2.0
 ALIVE_SECONDS = 30.0
@@ -50,7 +51,7 @@ def live_workers(client: redis.Redis, *, now: float | None = None) -> tuple[int,
     pipe.zrangebyscore(WORKERS_KEY, now - ALIVE_SECONDS, "+inf")
     pipe.hgetall(SANDBOX_KEY)
     alive, levels = pipe.execute()
-    reported = {_text(levels[node]) for node in alive if node in levels}
+    reported = {text(levels[node]) for node in alive if node in levels}
     return len(alive), _weakest(reported)
 
 
@@ -72,10 +73,6 @@ def _weakest(levels: set[str]) -> str | None:
         return REFUSED
     relaxed = sorted(level for level in levels if level != "full")
     return relaxed[0] if relaxed else "full"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class Heartbeat(bootsteps.StartStopStep):

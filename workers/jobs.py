@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from db.audit import record_submitted
+from db.audit import AuditedJob, record_submitted
 from db.evaluation_data import load_sectors
 from db.market_data import ChunkData, data_versions, latest_date, load_chunk
 from db.market_index import data_version
@@ -111,7 +111,7 @@ def _record_start(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
     created = store.created_at(spec.job_id) or time.time()
     try:
         with session_scope(rt.app_engine) as session:
-            record_submitted(
+            audited = AuditedJob(
                 job_id=spec.job_id,
                 user_id=spec.owner,
                 script_id=spec.script_id,
@@ -120,8 +120,8 @@ def _record_start(store: JobStore, spec: JobSpec, *, rt: Runtime) -> None:
                 created_at=datetime.fromtimestamp(created, tz=UTC),
                 source=spec.source,
                 kind=spec.kind,
-                session=session,
             )
+            record_submitted(audited, session=session)
     except SQLAlchemyError:
         log.warning("audit row not written at start", extra=_fields(spec))
 

@@ -1,4 +1,5 @@
-"""A job read back from Redis, rendered as API.md's job object."""
+"""A job read back from Redis (only reads: a job whose workers died is ended by the watchdog,
+``workers.watchdog``), rendered as API.md's job object."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
+
+from workers.keys import job_key, job_part, owner_index, owner_key
+from workers.redis_text import decoded, text
 from workers.status import JobStatus
+from workers.tallies import tallies
 
 
 def iso_utc(ts: float | None) -> str | None:
@@ -112,38 +118,60 @@ class Job:
         }
 
 
-# The tallies' fields in the job's hash, counted by ``workers.jobstore.RECORD_WITH_TALLIES``:
-# symbols (an evaluation's runs) per error type and per warning, the distinct warnings so far,
-# and those past ``MAX_DISTINCT_WARNINGS`` counted together.
-TALLY_ERROR = "tally:e:"
-TALLY_WARNING = "tally:w:"
-TALLY_WARNINGS_DISTINCT = "tally:wn"
-TALLY_OTHER_WARNINGS = "tally:w*"
-MAX_DISTINCT_WARNINGS = 20
-
-
-def tallies(fields: dict[str, str]) -> dict[str, Any]:
-    """``errors_by_type`` (type -> symbols, most first) and ``warnings`` (each once, with how
-    many symbols, or an evaluation's runs, it happened in; most first) from the job's hash."""
-    errors: list[tuple[str, int]] = []
-    warnings: list[tuple[str, int]] = []
-    other = 0
-    for name, value in fields.items():
-        if not name.startswith("tally:"):
-            continue
-        if name.startswith(TALLY_ERROR):
-            errors.append((name[len(TALLY_ERROR) :], int(value)))
-        elif name == TALLY_OTHER_WARNINGS:
-            other = int(value)
-        elif name.startswith(TALLY_WARNING):
-            warnings.append((name[len(TALLY_WARNING) :], int(value)))
-    errors.sort(key=lambda pair: (-pair[1], pair[0]))
-    warnings.sort(key=lambda pair: (-pair[1], pair[0]))
-    listed = [{"message": message, "count": count} for message, count in warnings]
-    if other:
-        listed.append({"message": "other warnings (more kinds than are listed)", "count": other})
-    return {"errors_by_type": dict(errors), "warnings": listed}
-
-
 def _float_or_none(value: str | None) -> float | None:
     return float(value) if value else None
+
+
+def load(
+    client: redis.Redis, job_id: str, *, owner: str | None, with_results: bool = True
+) -> Job | None:
+    """The job as its owner sees it, or None (unknown, expired, or someone else's)."""
+    raw = client.hgetall(job_key(job_id))
+    if not raw:
+        return None
+    h = decoded(raw)
+    if h.get("owner", "") != owner_key(owner):
+        return None
+    if h.get("kind") == "evaluation":
+        finished = JobStatus(h["status"]).finished
+        return _load_evaluation(client, job_id, h, with_figures=with_results and finished)
+    if with_results:
+        results = decoded(client.hgetall(job_part(job_id, "results")))
+        return Job(h, results, len(results))
+    return Job(h, None, int(client.hlen(job_part(job_id, "results"))))
+
+
+def load_any(client: redis.Redis, job_id: str) -> Job | None:
+    """The job as stored, whoever owns it (the workers' bookkeeping, never a response)."""
+    raw = client.hgetall(job_key(job_id))
+    if not raw:
+        return None
+    h = decoded(raw)
+    if h.get("kind") == "evaluation":
+        return _load_evaluation(client, job_id, h, with_figures=True)
+    results = decoded(client.hgetall(job_part(job_id, "results")))
+    return Job(h, results, len(results))
+
+
+def list_for(client: redis.Redis, owner: str | None, *, limit: int) -> list[Job]:
+    """The owner's newest jobs first, without their results (the listing's page)."""
+    ids = client.zrevrange(owner_index(owner), 0, max(0, limit - 1))
+    jobs = []
+    for raw_id in ids:
+        job = load(client, text(raw_id), owner=owner, with_results=False)
+        if job is not None:
+            jobs.append(job)
+    return jobs
+
+
+def _load_evaluation(
+    client: redis.Redis, job_id: str, h: dict[str, str], *, with_figures: bool
+) -> Job:
+    """An evaluation: progress over its panel, and once finished its figures."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hlen(job_part(job_id, "panel"))
+    pipe.get(job_part(job_id, "evaluation"))
+    done, evaluation = pipe.execute()
+    if with_figures:
+        h = {**h, "evaluation": text(evaluation) if evaluation is not None else "null"}
+    return Job(h, None, int(done))

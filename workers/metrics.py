@@ -13,7 +13,8 @@ from typing import Any
 
 import redis
 
-from workers.jobstore import metrics_key
+from workers.keys import metrics_key
+from workers.redis_text import decoded
 
 JOBS = metrics_key("jobs")  # status -> count
 SYMBOLS = metrics_key("symbols")  # "processed" -> count
@@ -47,18 +48,11 @@ def read_all(client: redis.Redis) -> dict[str, dict[str, str]]:
     for key in (JOBS, SYMBOLS, SYMBOL_ERRORS, DURATION):
         pipe.hgetall(key)
     jobs, symbols, errors, duration = pipe.execute()
-
-    def text(d: dict) -> dict[str, str]:
-        return {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in d.items()
-        }
-
     return {
-        "jobs": text(jobs),
-        "symbols": text(symbols),
-        "symbol_errors": text(errors),
-        "duration": text(duration),
+        "jobs": decoded(jobs),
+        "symbols": decoded(symbols),
+        "symbol_errors": decoded(errors),
+        "duration": decoded(duration),
     }
 
 

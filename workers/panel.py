@@ -18,7 +18,9 @@ from typing import Any
 import orjson
 import redis
 
-from workers.jobstore import RECORD_WITH_TALLIES, JobStore, tally_args
+from workers.keys import job_key, job_part
+from workers.redis_text import text
+from workers.tallies import RECORD_WITH_TALLIES, tally_args
 
 ROWS_PER_BLOCK = 2000
 _SCAN_COUNT = 5000
@@ -29,8 +31,7 @@ def field(index: int, symbol: str) -> str:
 
 
 def parse_field(raw: bytes | str) -> tuple[int, str]:
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    index, _, symbol = text.partition("|")
+    index, _, symbol = text(raw).partition("|")
     return int(index), symbol
 
 
@@ -44,15 +45,15 @@ class PanelStore:
 
     @staticmethod
     def panel_key(job_id: str) -> str:
-        return f"{JobStore.key(job_id)}:panel"
+        return job_part(job_id, "panel")
 
     @staticmethod
     def rows_key(job_id: str) -> str:
-        return f"{JobStore.key(job_id)}:rows"
+        return job_part(job_id, "rows")
 
     @staticmethod
     def evaluation_key(job_id: str) -> str:
-        return f"{JobStore.key(job_id)}:evaluation"
+        return job_part(job_id, "evaluation")
 
     def record(self, job_id: str, outcomes: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Write each run's outcome once (keyed by ``field``), counting its error and warnings
@@ -63,7 +64,7 @@ class PanelStore:
             if outcome.get("error"):
                 slim["error"] = outcome["error"]
             args.extend(tally_args(key, orjson.dumps(slim), outcome))
-        keys = [self.panel_key(job_id), JobStore.key(job_id)]
+        keys = [self.panel_key(job_id), job_key(job_id)]
         return int(self._record(keys=keys, args=args))
 
     def done(self, job_id: str) -> int:

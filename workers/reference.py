@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from db.market_data import Bars
 from db.market_index import IndexLevels, bars_between, data_version, index_levels
 from sandbox.runner import SymbolInput
-from workers.jobstore import reference_index_key
+from workers.keys import reference_index_key
 
 MARKET = "@market"
 SECTOR = "@sector"

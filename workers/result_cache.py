@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from workers.jobstore import result_cache_key
+from workers.keys import result_cache_key
 
 TTL_SECONDS = 7 * 24 * 3600
 _NOT_CACHED = frozenset(

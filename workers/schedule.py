@@ -23,7 +23,7 @@ from db.session import session_scope
 from logconfig import job_fields
 from sandbox.compiler import code_sha256
 from workers.jobspec import DEFAULT_LOOKBACK, JobSpec
-from workers.jobstore import schedule_claim_key
+from workers.keys import schedule_claim_key
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)

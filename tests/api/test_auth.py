@@ -66,23 +66,18 @@ def test_two_users_see_only_their_own(client, alice, bob):
     sid = script["id"]
     job = run_job_as(client, alice, {"script_id": sid, "symbols": ["AAPL"]})
     # Bob: every route answers 404 or an empty list for Alice's objects.
-    assert client.get(f"{BASE}/scripts/{sid}", headers=bob).status_code == 404
-    assert (
-        client.put(
-            f"{BASE}/scripts/{sid}", json={"name": "x", "code": "result = 2"}, headers=bob
-        ).status_code
-        == 404
-    )
-    assert client.delete(f"{BASE}/scripts/{sid}", headers=bob).status_code == 404
-    assert client.get(f"{BASE}/scripts/{sid}/results", headers=bob).status_code == 404
-    assert (
-        client.post(
-            f"{BASE}/execute", json={"script_id": sid, "symbols": ["AAPL"]}, headers=bob
-        ).status_code
-        == 404
-    )
-    assert client.get(f"{BASE}/jobs/{job['job_id']}", headers=bob).status_code == 404
-    assert client.delete(f"{BASE}/jobs/{job['job_id']}", headers=bob).status_code == 404
+    alices = [  # method, path, body
+        ("GET", f"/scripts/{sid}", None),
+        ("PUT", f"/scripts/{sid}", {"name": "x", "code": "result = 2"}),
+        ("DELETE", f"/scripts/{sid}", None),
+        ("GET", f"/scripts/{sid}/results", None),
+        ("POST", "/execute", {"script_id": sid, "symbols": ["AAPL"]}),
+        ("GET", f"/jobs/{job['job_id']}", None),
+        ("DELETE", f"/jobs/{job['job_id']}", None),
+    ]
+    for method, path, body in alices:
+        answer = client.open(f"{BASE}{path}", method=method, json=body, headers=bob)
+        assert answer.status_code == 404, (method, path)
     assert client.get(f"{BASE}/scripts", headers=bob).get_json()["total"] == 0
     assert client.get(f"{BASE}/jobs", headers=bob).get_json()["items"] == []
     # The same name is free for Bob.

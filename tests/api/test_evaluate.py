@@ -13,7 +13,7 @@ from sqlalchemy import select
 from db.models import Execution
 from db.session import make_engine, session_scope
 from tests.api.helpers import BASE, closes, run_job, wait_done
-from workers.evaluation_plan import PlanError, plan_dates
+from workers.evaluation_plan import EvaluationPlan, PlanError, plan_dates
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -192,27 +192,14 @@ def test_more_than_1260_rebalance_dates_is_refused():
     ]
     from datetime import date
 
+    def plan(every: int) -> EvaluationPlan:
+        span = {"start": date(2010, 1, 1), "end": date(2015, 12, 31)}
+        return plan_dates(calendar, **span, every=every, lookback=10, horizons=[1], symbols=2)
+
     with pytest.raises(PlanError) as refused:
-        plan_dates(
-            calendar,
-            start=date(2010, 1, 1),
-            end=date(2015, 12, 31),
-            every=1,
-            lookback=10,
-            horizons=[1],
-            symbols=2,
-        )
+        plan(every=1)
     assert refused.value.field == "every"
-    plan = plan_dates(
-        calendar,
-        start=date(2010, 1, 1),
-        end=date(2015, 12, 31),
-        every=2,
-        lookback=10,
-        horizons=[1],
-        symbols=2,
-    )
-    assert len(plan.dates) == 1008
+    assert len(plan(every=2).dates) == 1008
 
 
 def test_an_evaluation_is_listed_audited_and_exported_only_as_a_panel(client, settings):

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,9 +64,16 @@ def open_page(browser, origin: str, shots: Path, *, width: int = 1280, height: i
     return context, session
 
 
-def page_sessions(browser, origin: str, shots: Path) -> Iterator[PageSession]:
-    context, session = open_page(browser, origin, shots)
+@contextmanager
+def page_at(
+    browser, origin: str, shots: Path, *, width: int = 1280, height: int = 800
+) -> Iterator[PageSession]:
+    """A fresh page opened at ``origin``, closed after; then, unless the body failed, that it
+    asked nothing outside the service and threw no error."""
+    context, session = open_page(browser, origin, shots, width=width, height=height)
     try:
+        session.page.goto(origin + "/")
         yield session
     finally:
         context.close()
+    assert session.outside == [] and session.errors == []

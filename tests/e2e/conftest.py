@@ -16,8 +16,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis as redis_lib
@@ -149,6 +151,19 @@ def start_worker(env: dict[str, str], name: str, logs: Path) -> subprocess.Popen
         )
 
 
+def start_web(env: dict[str, str], out: IO, port: int) -> subprocess.Popen:
+    """gunicorn as the Procfile runs it (our gunicorn.conf.py), on ``port``, logging to ``out``."""
+    command = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
+    return subprocess.Popen(
+        [*command, "api:create_app()"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -210,21 +225,7 @@ def live(tmp_path_factory) -> Iterator[LiveService]:
     }
     port = free_port()
     with open(base / "web.log", "ab") as web_log:
-        web = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",  # as the Procfile runs it
-                "--bind",
-                f"127.0.0.1:{port}",
-                "api:create_app()",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=web_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        web = start_web(env, web_log, port)
     worker = start_worker(env, "e2e1", base)
     service = LiveService(f"http://127.0.0.1:{port}", env, worker, web, base)
     try:
@@ -234,3 +235,62 @@ def live(tmp_path_factory) -> Iterator[LiveService]:
         for proc in [*service.procs, worker, web]:
             stop(proc)
         redis_lib.Redis.from_url(E2E_REDIS_URL).flushdb()
+
+
+# -- a second API process group over the live service's database, Redis and workers, with
+# some settings of its own (auth required, a tight rate limit, no Redis): the API's settings
+# need no new workers.
+
+
+@contextmanager
+def extra_api(
+    live: LiveService, logs: Path, *, healthy: bool = True, **settings: str
+) -> Iterator[str]:
+    """gunicorn as the Procfile runs it, on a port of its own; yields its URL once it is
+    healthy (or, with ``healthy=False``, once it answers at all: its Redis may be away)."""
+    env = {**live.env, **settings}
+    port = free_port()
+    with open(logs / f"web-{port}.log", "ab") as out:
+        web = start_web(env, out, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        if healthy:
+            wait_healthy(url, [web])
+        else:
+            wait_answering(url, web)
+        yield url
+    finally:
+        stop(web)
+
+
+def wait_answering(url: str, web: subprocess.Popen) -> None:
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        assert web.poll() is None, f"the API exited with {web.returncode}"
+        try:
+            requests.get(f"{url}/api/custom-calculations/health", timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer")
+
+
+def make_token(live: LiveService, user: str) -> str:
+    """A token made with the CLI, as an operator would."""
+    made = subprocess.run(
+        [str(BIN / "flask"), "--app", "api", "tokens", "create", user],
+        env=live.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def api_without_redis(live, tmp_path_factory):
+    """An API whose Redis is away (a port nothing listens on): submits are 503s."""
+    logs = tmp_path_factory.mktemp("no-redis-web")
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    with extra_api(live, logs, healthy=False, REDIS_URL=nowhere) as url:
+        yield url

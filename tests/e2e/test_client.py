@@ -23,8 +23,7 @@ from calc_client import (
 from calc_client.transport import Transport
 from requests.adapters import HTTPAdapter
 
-from tests.e2e.conftest import free_port
-from tests.e2e.extra_api import extra_api, make_token
+from tests.e2e.conftest import extra_api, make_token
 
 pytestmark = pytest.mark.slow
 MOMENTUM = "result = close[-1] / close[-21] - 1"
@@ -225,15 +224,6 @@ class CountsSends(HTTPAdapter):
     def send(self, request, **kwargs):
         self.sent.append(f"{request.method} {request.headers.get('Idempotency-Key')}")
         return super().send(request, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def api_without_redis(live, tmp_path_factory):
-    """An API whose Redis is away (a port nothing listens on): submits are 503s."""
-    logs = tmp_path_factory.mktemp("no-redis-client")
-    nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    with extra_api(live, logs, healthy=False, REDIS_URL=nowhere) as url:
-        yield url
 
 
 def test_503_is_retried_with_the_same_key_then_raised(api_without_redis):

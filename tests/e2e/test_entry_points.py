@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from settings import PROJECT_ROOT
-from tests.e2e.conftest import BIN, free_port, stop
+from tests.e2e.conftest import BIN, free_port, start_web, stop
 
 pytestmark = pytest.mark.slow
 
@@ -38,21 +38,7 @@ def start_api(tmp_path: Path, service_env: dict[str, str]) -> Iterator:
     def start(**env: str) -> tuple[subprocess.Popen, str]:
         port = free_port()
         log = open(tmp_path / f"web-{port}.log", "w+")  # noqa: SIM115 - read after exit
-        web = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",  # as the Procfile runs it
-                "--bind",
-                f"127.0.0.1:{port}",
-                "api:create_app()",
-            ],
-            cwd=PROJECT_ROOT,
-            env={**service_env, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        web = start_web({**service_env, **env}, log, port)
         web.log = log  # type: ignore[attr-defined]
         started.append(web)
         return web, f"http://127.0.0.1:{port}/api/custom-calculations"

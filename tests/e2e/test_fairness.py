@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.extra_api import extra_api, make_token
+from tests.e2e.conftest import extra_api, make_token
 
 pytestmark = pytest.mark.slow
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 import requests
 
-from settings import PROJECT_ROOT
 from tests.api.helpers import sample_symbols
-from tests.e2e.conftest import BIN, free_port, start_worker, stop
+from tests.e2e.conftest import free_port, start_web, start_worker, stop
 from workers.health import ALIVE_SECONDS
 
 pytestmark = pytest.mark.slow
@@ -78,21 +76,7 @@ def test_health_is_503_once_no_worker_has_been_alive_for_30_seconds(tmp_path, re
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     port = free_port()
     with open(tmp_path / "web.log", "ab") as log:
-        web = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "api:create_app()",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        web = start_web(env, log, port)
     worker = start_worker(env, "lonely", tmp_path)
     url = f"http://127.0.0.1:{port}/api/custom-calculations/health"
     try:

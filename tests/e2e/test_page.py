@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.browser import CHROMIUM, launch, open_page
-from tests.e2e.conftest import free_port
-from tests.e2e.extra_api import extra_api, make_token
+from tests.e2e.browser import CHROMIUM, launch, open_page, page_at
+from tests.e2e.conftest import extra_api, make_token
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -389,19 +388,14 @@ def test_an_evaluation_draws_both_charts_from_real_data(tab, live):
 
 
 def test_the_page_works_on_a_narrow_window(chromium, live, shots):
-    context, session = open_page(chromium, live.url, shots, width=390, height=844)
-    try:
+    with page_at(chromium, live.url, shots, width=390, height=844) as session:
         page = session.page
-        page.goto(live.url + "/")
         expect(page.get_by_role("textbox", name="Script", exact=True)).to_be_visible()
         set_code(page, MOMENTUM)
         run(page, real_symbols(live, 5))
         wide = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert wide <= 1, "the page scrolls sideways on a narrow window"
         session.shot("narrow")
-    finally:
-        context.close()
-    assert session.outside == [] and session.errors == []
 
 
 def test_the_page_asks_nothing_outside_the_service(tab, live):
@@ -426,10 +420,8 @@ def live_auth(live, tmp_path_factory):
 
 def test_with_auth_no_token_is_said_plainly_and_a_token_works(chromium, live, live_auth, shots):
     url, token = live_auth
-    context, session = open_page(chromium, url, shots)
-    try:
+    with page_at(chromium, url, shots) as session:
         page = session.page
-        page.goto(url + "/")
         expect(page.get_by_role("alert").filter(has_text="needs a token")).to_contain_text(
             "Token field"
         )
@@ -461,9 +453,6 @@ def test_with_auth_no_token_is_said_plainly_and_a_token_works(chromium, live, li
             requests.get(f"{url}/api/custom-calculations/jobs/{job_id}", timeout=10).status_code
             == 401
         )
-    finally:
-        context.close()
-    assert session.outside == [] and session.errors == []
 
 
 @pytest.fixture(scope="module")
@@ -475,10 +464,8 @@ def limited_api(live, tmp_path_factory):
 
 
 def test_a_429_says_when_to_come_back(chromium, live, limited_api, shots):
-    context, session = open_page(chromium, limited_api, shots)
-    try:
+    with page_at(chromium, limited_api, shots) as session:
         page = session.page
-        page.goto(limited_api + "/")
         set_code(page, MOMENTUM)
         run(page, ["AAPL", "MSFT"])
         page.get_by_role("button", name="Run", exact=True).click()
@@ -486,25 +473,11 @@ def test_a_429_says_when_to_come_back(chromium, live, limited_api, shots):
         expect(alert).to_contain_text("too many requests")
         expect(alert).to_contain_text(re.compile(r"Try again in \d+ s"))
         session.shot("rate-limited")
-    finally:
-        context.close()
-    assert session.outside == [] and session.errors == []
-
-
-@pytest.fixture(scope="module")
-def api_without_redis(live, tmp_path_factory):
-    """An API whose Redis is away (a port nothing listens on): submits are 503s."""
-    logs = tmp_path_factory.mktemp("no-redis-web")
-    nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    with extra_api(live, logs, healthy=False, REDIS_URL=nowhere) as url:
-        yield url
 
 
 def test_a_503_is_said_plainly(chromium, live, api_without_redis, shots):
-    context, session = open_page(chromium, api_without_redis, shots)
-    try:
+    with page_at(chromium, api_without_redis, shots) as session:
         page = session.page
-        page.goto(api_without_redis + "/")
         set_code(page, MOMENTUM)
         page.get_by_label("Symbols", exact=True).fill("AAPL MSFT")
         page.get_by_role("button", name="Run", exact=True).click()
@@ -512,6 +485,3 @@ def test_a_503_is_said_plainly(chromium, live, api_without_redis, shots):
         expect(alert).to_contain_text("unavailable right now")
         expect(alert).to_contain_text("try again in a moment")
         session.shot("unavailable")
-    finally:
-        context.close()
-    assert session.outside == [] and session.errors == []

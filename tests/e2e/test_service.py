@@ -7,7 +7,6 @@ import os
 import signal
 import statistics
 import subprocess
-import threading
 import time
 
 import pytest
@@ -15,6 +14,7 @@ import requests
 
 from settings import PROJECT_ROOT
 from tests.api.helpers import closes, sample_symbols
+from tests.concurrency import at_once
 from tests.e2e.conftest import SUFFIX, children_of
 
 pytestmark = pytest.mark.slow
@@ -164,16 +164,9 @@ def test_canary_in_the_worker_environment_never_reaches_an_answer(live):
 
 def test_concurrent_submits_all_complete(live):
     symbols = sample_symbols()[:50]
-    results: list[dict] = []
-
-    def client() -> None:
-        results.append(live.run({"script": "result = sma(close, 5)[-1]", "symbols": symbols}))
-
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once(
+        lambda: live.run({"script": "result = sma(close, 5)[-1]", "symbols": symbols}), 8
+    )
     assert len(results) == 8
     assert all(j["status"] == "completed" and not j["errors"] for j in results)
 

@@ -191,15 +191,28 @@ def test_sma_does_not_drift_after_a_huge_value_leaves_the_window() -> None:
         assert list(got[n - 1 :]) == pytest.approx(want, rel=1e-12)
 
 
+# The recursive helpers against their references (pandas' ewm seeded by the SMA, a plain
+# Wilder loop): helper, reference, and how many values come before the first number.
+RECURSIVE = {"ema": (ema, ref_ema, lambda n: n - 1), "rsi": (rsi, ref_rsi, lambda n: n)}
+
+
 @pytest.mark.parametrize("symbol", SYMBOLS)
 @pytest.mark.parametrize("n", WINDOWS)
-def test_ema_matches_pandas_ewm_seeded_by_the_sma(symbol: str, n: int) -> None:
+@pytest.mark.parametrize("name", RECURSIVE)
+def test_recursive_helpers_match_their_reference(name: str, symbol: str, n: int) -> None:
+    helper, reference, before_first = RECURSIVE[name]
     xs = closes(symbol)
-    got = ema(xs, n)
-    assert_series(got, ref_ema(xs, n))
-    assert got[: n - 1] == (None,) * min(n - 1, len(xs))
+    got = helper(xs, n)
+    assert_series(got, reference(xs, n))
+    assert got[: before_first(n)] == (None,) * min(before_first(n), len(xs))
+
+
+@pytest.mark.parametrize("symbol", SYMBOLS)
+@pytest.mark.parametrize("n", WINDOWS)
+def test_ema_is_seeded_by_the_sma(symbol: str, n: int) -> None:
+    xs = closes(symbol)
     if n <= len(xs):
-        assert got[n - 1] == sma(xs, n)[n - 1]
+        assert ema(xs, n)[n - 1] == sma(xs, n)[n - 1]
 
 
 def test_ema_by_hand() -> None:
@@ -208,13 +221,9 @@ def test_ema_by_hand() -> None:
 
 
 @pytest.mark.parametrize("symbol", SYMBOLS)
-@pytest.mark.parametrize("n", WINDOWS)
-def test_rsi_matches_a_plain_wilder_loop(symbol: str, n: int) -> None:
-    xs = closes(symbol)
-    got = rsi(xs, n)
-    assert_series(got, ref_rsi(xs, n))
-    assert got[:n] == (None,) * min(n, len(xs))
-    assert all(0.0 <= v <= 100.0 for v in got if v is not None)
+def test_rsi_stays_within_0_and_100(symbol: str) -> None:
+    for n in WINDOWS:
+        assert all(0.0 <= v <= 100.0 for v in rsi(closes(symbol), n) if v is not None)
 
 
 def test_rsi_default_window_is_14() -> None:

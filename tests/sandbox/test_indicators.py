@@ -24,7 +24,8 @@ import pytest
 import talib
 
 from sandbox import helpers
-from sandbox.helpers import pstdev, returns, take_warnings
+from sandbox.helpers import pstdev, returns
+from sandbox.history import MAX_WARNINGS, take_warnings
 from sandbox.indicators import atr, beta, corr, log_returns, macd, shift, true_range, ts_rank
 
 SAMPLE_PRICES = Path(__file__).resolve().parents[2] / "data" / "sample" / "prices.csv.gz"
@@ -359,5 +360,5 @@ def test_enough_history_gives_no_warning_and_warnings_are_bounded() -> None:
     assert take_warnings() == []
     for n in range(300, 400):
         helpers.sma(c, n)
-    assert len(take_warnings()) == helpers.MAX_WARNINGS
+    assert len(take_warnings()) == MAX_WARNINGS
     assert take_warnings() == []

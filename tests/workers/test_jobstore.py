@@ -8,8 +8,10 @@ import time
 
 import pytest
 
+from tests.concurrency import at_once
 from workers.jobspec import JobSpec, new_job_id
 from workers.jobstore import JobStore, TooManyActiveJobs
+from workers.keys import job_key
 from workers.status import JobStatus
 from workers.waiting import wait_finished
 from workers.watchdog import expire_overdue, sweep_overdue
@@ -40,7 +42,7 @@ def test_a_created_job_is_queued_and_expires(store, redis_client):
     job = store.load(spec.job_id, owner=None)
     assert job.status is JobStatus.QUEUED
     assert job.to_public()["progress"] == {"done": 0, "total": 2}
-    assert 0 < redis_client.ttl(store.key(spec.job_id)) <= 60
+    assert 0 < redis_client.ttl(job_key(spec.job_id)) <= 60
     assert store.spec(spec.job_id) == spec
 
 
@@ -58,15 +60,7 @@ def test_exactly_one_caller_finishes_a_job(store):
     spec = make_spec()
     store.create(spec)
     store.record_outcomes(spec.job_id, [("AAPL", {"value": 1.0}), ("MSFT", {"value": 2.0})])
-    wins = []
-    threads = [
-        threading.Thread(target=lambda: wins.append(store.finish(spec.job_id, JobStatus.COMPLETED)))
-        for _ in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    wins = at_once(lambda: store.finish(spec.job_id, JobStatus.COMPLETED), 8)
     assert wins.count(True) == 1
     assert store.load(spec.job_id, owner=None).status is JobStatus.COMPLETED
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 
 from db.models import CustomScript
 from db.session import session_scope
+from tests.concurrency import at_once
 from workers.celery_app import app, configure, worker_runtime
 from workers.schedule import enqueue_due, latest_due
 
@@ -94,17 +94,7 @@ def test_a_due_script_is_enqueued_once(rt, scheduled):
 
 def test_two_dispatchers_at_once_enqueue_a_due_time_once(rt, scheduled):
     sent, submit = collect(rt)
-    barrier = threading.Barrier(4)
-
-    def tick():
-        barrier.wait()
-        enqueue_due(THURSDAY_2230, rt=rt, submit=submit)
-
-    threads = [threading.Thread(target=tick) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(lambda: enqueue_due(THURSDAY_2230, rt=rt, submit=submit), 4)
     assert len(sent) == 1
 
 

@@ -17,7 +17,8 @@ from tests.workers.helpers import wait_finished
 from workers.celery_app import app
 from workers.fairqueue import FairQueue, enqueue
 from workers.jobspec import JobSpec, new_job_id
-from workers.jobstore import JobStore, job_key
+from workers.jobstore import JobStore
+from workers.keys import job_key
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 

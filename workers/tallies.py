@@ -1,0 +1,80 @@
+"""A job's tallies (API.md's ``errors_by_type`` and ``warnings``): counted in Redis as each
+outcome is first written (by the job store and the panel alike), and read back for the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The tallies' fields in the job's hash, counted by ``RECORD_WITH_TALLIES``:
+# symbols (an evaluation's runs) per error type and per warning, the distinct warnings so far,
+# and those past ``MAX_DISTINCT_WARNINGS`` counted together.
+TALLY_ERROR = "tally:e:"
+TALLY_WARNING = "tally:w:"
+TALLY_WARNINGS_DISTINCT = "tally:wn"
+TALLY_OTHER_WARNINGS = "tally:w*"
+MAX_DISTINCT_WARNINGS = 20
+
+
+def tallies(fields: dict[str, str]) -> dict[str, Any]:
+    """``errors_by_type`` (type -> symbols, most first) and ``warnings`` (each once, with how
+    many symbols, or an evaluation's runs, it happened in; most first) from the job's hash."""
+    errors: list[tuple[str, int]] = []
+    warnings: list[tuple[str, int]] = []
+    other = 0
+    for name, value in fields.items():
+        if not name.startswith("tally:"):
+            continue
+        if name.startswith(TALLY_ERROR):
+            errors.append((name[len(TALLY_ERROR) :], int(value)))
+        elif name == TALLY_OTHER_WARNINGS:
+            other = int(value)
+        elif name.startswith(TALLY_WARNING):
+            warnings.append((name[len(TALLY_WARNING) :], int(value)))
+    errors.sort(key=lambda pair: (-pair[1], pair[0]))
+    warnings.sort(key=lambda pair: (-pair[1], pair[0]))
+    listed = [{"message": message, "count": count} for message, count in warnings]
+    if other:
+        listed.append({"message": "other warnings (more kinds than are listed)", "count": other})
+    return {"errors_by_type": dict(errors), "warnings": listed}
+
+
+# The job's tallies (API.md's ``errors_by_type`` and ``warnings``), counted in the job's own
+# hash as each outcome is first written, in the same script: a redelivered chunk, whose
+# outcomes are already there, counts nothing twice. Fields: ``tally:e:{type}`` and
+# ``tally:w:{message}`` (a count of symbols, or an evaluation's runs), ``tally:wn`` the
+# distinct warnings so far; past ``MAX_DISTINCT_WARNINGS`` the rest count in ``tally:w*``.
+# KEYS: the outcomes' hash, the job. ARGV: ttl, then per outcome its field, its JSON, its
+# error type ('' without) and its warnings joined by newlines ('').
+RECORD_WITH_TALLIES = f"""
+local live = redis.call('EXISTS', KEYS[2]) == 1
+for i = 2, #ARGV, 4 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 and live then
+    if ARGV[i + 2] ~= '' then
+      redis.call('HINCRBY', KEYS[2], '{TALLY_ERROR}' .. ARGV[i + 2], 1)
+    end
+    for w in string.gmatch(ARGV[i + 3], '[^\\n]+') do
+      local f = '{TALLY_WARNING}' .. w
+      if redis.call('HEXISTS', KEYS[2], f) == 1 then
+        redis.call('HINCRBY', KEYS[2], f, 1)
+      elseif redis.call('HINCRBY', KEYS[2], '{TALLY_WARNINGS_DISTINCT}', 0)
+             < {MAX_DISTINCT_WARNINGS} then
+        redis.call('HINCRBY', KEYS[2], f, 1)
+        redis.call('HINCRBY', KEYS[2], '{TALLY_WARNINGS_DISTINCT}', 1)
+      else
+        redis.call('HINCRBY', KEYS[2], '{TALLY_OTHER_WARNINGS}', 1)
+      end
+    end
+  end
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+return redis.call('HLEN', KEYS[1])
+"""
+
+
+def tally_args(key: str, stored: str | bytes, outcome: dict[str, Any]) -> tuple[Any, ...]:
+    """One outcome's arguments to ``RECORD_WITH_TALLIES``: its field, its stored JSON, its
+    error's type and its warnings (one line each)."""
+    err = outcome.get("error")
+    warnings = outcome.get("warnings") or ()
+    lines = "\n".join(w.replace("\n", " ") for w in warnings if isinstance(w, str))
+    return key, stored, err.get("type", "") if err else "", lines
