@@ -120,4 +120,4 @@ def submit_and_answer(spec: JobSpec, body: Any, *, wait: float, key_scope: str =
             wait_finished(ext.store, submitted.job_id, min(wait, ext.settings.max_wait_seconds))
     elif submitted.queued is not None:  # just queued: answered as written, not read back
         return queued_response(submitted.queued)
-    return job_response(submitted.job_id, spec.owner)
+    return job_response(submitted.job_id)
