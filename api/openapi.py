@@ -10,6 +10,7 @@ query.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,6 @@ class Route:
     responses: dict[int, Answer]
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    path_params: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
     root: bool = False  # outside the prefix (the page, /metrics)
 
@@ -73,7 +73,6 @@ ROUTES: tuple[Route, ...] = (
         "exports.results",
         "A finished execute job's results as CSV (streamed)",
         CSV,
-        path_params=("job_id",),
     ),
     Route(
         "get",
@@ -81,7 +80,6 @@ ROUTES: tuple[Route, ...] = (
         "exports.panel",
         "A finished evaluation's panel as CSV (streamed)",
         CSV,
-        path_params=("job_id",),
     ),
     Route(
         "post",
@@ -105,7 +103,6 @@ ROUTES: tuple[Route, ...] = (
         "jobs.get_job",
         "A job",
         {200: s.JobResponse, 404: _E},
-        path_params=("job_id",),
     ),
     Route(
         "delete",
@@ -113,7 +110,6 @@ ROUTES: tuple[Route, ...] = (
         "jobs.cancel_job",
         "Cancel a job",
         {200: s.JobResponse, 404: _E},
-        path_params=("job_id",),
     ),
     Route(
         "post",
@@ -137,7 +133,6 @@ ROUTES: tuple[Route, ...] = (
         "scripts.show",
         "A script",
         {200: s.ScriptResponse, 404: _E},
-        path_params=("script_id",),
     ),
     Route(
         "put",
@@ -146,7 +141,6 @@ ROUTES: tuple[Route, ...] = (
         "Replace a script",
         {200: s.ScriptResponse, 404: _E, 409: _E},
         body=s.ScriptBody,
-        path_params=("script_id",),
     ),
     Route(
         "delete",
@@ -154,7 +148,6 @@ ROUTES: tuple[Route, ...] = (
         "scripts.delete",
         "Delete a script",
         {204: None, 404: _E},
-        path_params=("script_id",),
     ),
     Route(
         "get",
@@ -162,7 +155,6 @@ ROUTES: tuple[Route, ...] = (
         "scripts.results",
         "The newest finished run of a script",
         {200: s.ScriptRunResponse, 404: _E},
-        path_params=("script_id",),
     ),
     Route(
         "get",
@@ -201,7 +193,6 @@ ROUTES: tuple[Route, ...] = (
         "page.static",
         "The page's own scripts, styles and editor",
         {200: None, 404: _E},
-        path_params=("filename",),
         root=True,
     ),
 )
@@ -250,7 +241,7 @@ def _is_request(model: type[BaseModel]) -> bool:
 def _operation(route: Route) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": route.endpoint, "summary": route.summary}
     params: list[dict[str, Any]] = []
-    for name in route.path_params:
+    for name in re.findall(r"\{(\w+)\}", route.path):
         kind = {"type": "integer", "minimum": 0} if name == "script_id" else {"type": "string"}
         params.append({"name": name, "in": "path", "required": True, "schema": kind})
     if route.query is not None:
