@@ -10,12 +10,13 @@ import logging
 from typing import Any
 
 import redis
-from flask import Flask, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
 
 from sandbox.errors import ScriptRejected
 
@@ -23,9 +24,27 @@ log = logging.getLogger(__name__)
 SYMBOLS_MAX = 5000  # API.md's limit, as the schema states it
 
 
+# API.md's error table, and the two types it does not name that the envelope still needs
+# (README, The API beyond API.md): 405 with an Allow header, and 500 for a bug of ours.
+TYPES = {
+    400: "ValidationError",
+    401: "Unauthorized",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    429: "RateLimited",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
+OTHER_HTTP = "HTTPError"  # what Werkzeug answers that none of ours is (README: 412, 416)
+
+
 class ApiError(Exception):
-    status = 400
-    type = "Error"
+    """An answer of the error table: raise a subclass; its status names its type (``TYPES``)."""
+
+    status = 500
 
     def __init__(
         self,
@@ -38,37 +57,46 @@ class ApiError(Exception):
         self.details = details or {}
         self.headers = headers or {}
 
+    @property
+    def type(self) -> str:
+        return TYPES[self.status]
+
 
 class ValidationFailed(ApiError):
-    status, type = 400, "ValidationError"
+    status = 400
 
 
 class Unauthorized(ApiError):
-    status, type = 401, "Unauthorized"
+    status = 401
 
 
 class NotFound(ApiError):
-    status, type = 404, "NotFound"
+    status = 404
 
 
 class Conflict(ApiError):
-    status, type = 409, "Conflict"
+    status = 409
 
 
 class PayloadTooLarge(ApiError):
-    status, type = 413, "PayloadTooLarge"
+    status = 413
 
 
 class UnsupportedMediaType(ApiError):
-    status, type = 415, "UnsupportedMediaType"
+    status = 415
 
 
 class RateLimited(ApiError):
-    status, type = 429, "RateLimited"
+    status = 429
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
 
 
 def rate_limited(message: str, limit: str, retry_after: int) -> RateLimited:
-    """Every 429 has these ``details``, whichever layer refuses: the limit and when to retry."""
+    """Every 429 has these ``details``, whichever layer refuses: the limit and when to retry
+    (``schemas.RateLimitDetails``)."""
     retry_after = max(1, int(retry_after))
     return RateLimited(
         message,
@@ -78,27 +106,11 @@ def rate_limited(message: str, limit: str, retry_after: int) -> RateLimited:
 
 
 def payload_too_large(field: str, limit_bytes: int) -> PayloadTooLarge:
-    """Every 413 has these ``details``: the field that is too large and its limit."""
+    """Every 413 has these ``details``, whichever layer refuses: the one field that is too
+    large (``body`` or ``code``) and its limit, as a 400 names its fields."""
     return PayloadTooLarge(
         f"{field} is over the limit of {limit_bytes} bytes", {field: f"at most {limit_bytes} bytes"}
     )
-
-
-class ServiceUnavailable(ApiError):
-    status, type = 503, "ServiceUnavailable"
-
-
-_HTTP_TYPES = {
-    400: "ValidationError",
-    401: "Unauthorized",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    413: "PayloadTooLarge",
-    415: "UnsupportedMediaType",
-    429: "RateLimited",
-    503: "ServiceUnavailable",
-}
 
 
 def envelope(
@@ -107,7 +119,8 @@ def envelope(
     message: str,
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-):
+) -> Response:
+    """The one error body of API.md, with its status and headers."""
     response = jsonify({"error": {"type": kind, "message": message, "details": details or {}}})
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -137,6 +150,8 @@ def _friendly(err: dict[str, Any]) -> str:
 
 
 def register_error_handlers(app: Flask) -> None:
+    """Every error, ours or not, answered in the envelope (STYLE.md, convention 6)."""
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return envelope(exc.status, exc.type, exc.message, exc.details, exc.headers)
@@ -167,34 +182,22 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         status = exc.code or 500
-        kind = _HTTP_TYPES.get(status, "HTTPError")
         valid = getattr(exc, "valid_methods", None)
         headers = {"Allow": ", ".join(valid)} if valid else None
-        return envelope(status, kind, _http_message(exc), None, headers)
+        return envelope(status, TYPES.get(status, OTHER_HTTP), _http_message(exc), None, headers)
 
     @app.errorhandler(redis.OutOfMemoryError)
     def _redis_full(exc: redis.OutOfMemoryError):
         # At its maxmemory with ``noeviction`` (README, Reliability notes), Redis refuses
         # writes: nothing is queued, and reads go on. Not "cannot be reached": it is full.
         log.error("redis is full", extra={"path": request.path})
-        return envelope(
-            503,
-            "ServiceUnavailable",
-            "the job store (Redis) is full: no job can be queued now",
-            {"redis": "full"},
-            {"Retry-After": "30"},
-        )
+        message = "the job store (Redis) is full: no job can be queued now"
+        return _unavailable(message, {"redis": "full"}, retry_after=30)
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError):
         log.warning("redis unavailable", extra={"path": request.path, "error": type(exc).__name__})
-        return envelope(
-            503,
-            "ServiceUnavailable",
-            "the job store (Redis) cannot be reached",
-            {"redis": "unavailable"},
-            {"Retry-After": "5"},
-        )
+        return _unavailable("the job store (Redis) cannot be reached", {"redis": "unavailable"})
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
@@ -202,13 +205,7 @@ def register_error_handlers(app: Flask) -> None:
         log.warning(
             "database unavailable", extra={"path": request.path, "error": type(exc).__name__}
         )
-        return envelope(
-            503,
-            "ServiceUnavailable",
-            "the database cannot be reached",
-            {"database": "unavailable"},
-            {"Retry-After": "5"},
-        )
+        return _unavailable("the database cannot be reached", {"database": "unavailable"})
 
     @app.errorhandler(DBAPIError)
     def _db_error(exc: DBAPIError):
@@ -220,7 +217,23 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception):
         # Still the envelope, never HTML and never our traceback; the log has the details.
         log.exception("unexpected error", extra={"path": request.path, "job_id": g.get("job_id")})
-        return envelope(500, "InternalError", "an unexpected error occurred; it has been logged")
+        return envelope(500, TYPES[500], "an unexpected error occurred; it has been logged")
+
+    @app.after_request
+    def _only_envelopes(response: Response) -> Response:
+        """API.md: every non-2xx answer has the one shape. Werkzeug makes a few answers that
+        no handler sees (a static file's 412 for a failed ``If-Match``): enveloped here."""
+        if response.status_code < 400 or response.is_json:
+            return response
+        response.close()  # (a file's answer holds the file open)
+        status = response.status_code
+        message = HTTP_STATUS_CODES.get(status, "error").lower()
+        return envelope(status, TYPES.get(status, OTHER_HTTP), message)
+
+
+def _unavailable(message: str, details: dict[str, str], *, retry_after: int = 5) -> Response:
+    """503: a service we need cannot be reached (or is full); nothing was half-done."""
+    return envelope(503, TYPES[503], message, details, {"Retry-After": str(retry_after)})
 
 
 def _http_message(exc: HTTPException) -> str:
@@ -228,6 +241,4 @@ def _http_message(exc: HTTPException) -> str:
         return "no such route"
     if exc.code == 405:
         return f"method {request.method} is not allowed here"
-    if exc.code == 413:
-        return "request body is too large"
     return (exc.description or exc.name or "error").split("\n")[0][:200]

@@ -28,31 +28,25 @@ class JobMetricsCollector:
         self.client = client
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("calc_redis_up", "Whether Redis answered this scrape")
         try:
             data = read_all(self.client)
             depth = queue_depth(self.client)
         except redis.RedisError:
-            up.add_metric([], 0)
-            yield up
+            data = None
+        up = "Whether Redis answered this scrape"
+        yield _one(GaugeMetricFamily, "calc_redis_up", up, 0 if data is None else 1)
+        if data is None:
             return
-        up.add_metric([], 1)
-        yield up
-        jobs = CounterMetricFamily(
-            "calc_jobs_finished", "Finished jobs by final status", labels=["status"]
+        yield _by_label(
+            "calc_jobs_finished", "Finished jobs by final status", "status", data["jobs"]
         )
-        for status, count in sorted(data["jobs"].items()):
-            jobs.add_metric([status], float(count))
-        yield jobs
-        symbols = CounterMetricFamily("calc_symbols_processed", "Symbols in finished jobs")
-        symbols.add_metric([], float(data["symbols"].get("processed", 0)))
-        yield symbols
-        errors = CounterMetricFamily(
-            "calc_symbol_errors", "Per-symbol errors by type", labels=["type"]
+        processed = data["symbols"].get("processed", 0)
+        yield _one(
+            CounterMetricFamily, "calc_symbols_processed", "Symbols in finished jobs", processed
         )
-        for kind, count in sorted(data["symbol_errors"].items()):
-            errors.add_metric([kind], float(count))
-        yield errors
+        yield _by_label(
+            "calc_symbol_errors", "Per-symbol errors by type", "type", data["symbol_errors"]
+        )
         d = data["duration"]
         buckets = [(repr(b), float(d.get(repr(b), 0))) for b in DURATION_BUCKETS]
         buckets.append(("+Inf", float(d.get("+Inf", 0))))
@@ -61,9 +55,26 @@ class JobMetricsCollector:
         )
         duration.add_metric([], buckets, sum_value=float(d.get("sum", 0)))
         yield duration
-        queue = GaugeMetricFamily("calc_queue_depth", "Tasks waiting in the Celery queue")
-        queue.add_metric([], depth)
-        yield queue
+        yield _one(
+            GaugeMetricFamily, "calc_queue_depth", "Tasks waiting in the Celery queue", depth
+        )
+
+
+def _one(
+    kind: type[GaugeMetricFamily | CounterMetricFamily], name: str, doc: str, value: float | str
+) -> Metric:
+    """A family of one unlabelled sample."""
+    family = kind(name, doc)
+    family.add_metric([], float(value))
+    return family
+
+
+def _by_label(name: str, doc: str, label: str, counts: dict[str, str]) -> CounterMetricFamily:
+    """A counter with a sample per value of ``label``, in a stable order."""
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], float(count))
+    return family
 
 
 @bp.get("/metrics")

@@ -123,7 +123,10 @@ class ExecuteRequest(Strict):
     as_of: date | None = None
     wait: float = Field(0, ge=0, le=30)
     timeout: float | None = Field(
-        None, gt=0, description="wall-clock limit in seconds (at most the server's maximum)"
+        None,
+        gt=0,
+        description="the job's wall-clock limit in seconds; default CALC_JOB_WALL_SECONDS "
+        "(10), and more than CALC_MAX_JOB_WALL_SECONDS (60) is cut to it, not refused",
     )
     cross_section: CrossSection | None = None
     reference: Reference = Field(default_factory=list)
@@ -157,7 +160,10 @@ class EvaluateRequest(Strict):
     reference: Reference = Field(default_factory=list)
     wait: float = Field(0, ge=0, le=30)
     timeout: float | None = Field(
-        None, gt=0, description="wall-clock limit in seconds (at most the server's maximum)"
+        None,
+        gt=0,
+        description="the evaluation's wall-clock limit in seconds; default and most "
+        "CALC_EVALUATION_WALL_SECONDS (600): more is cut to it, not refused",
     )
 
     @model_validator(mode="after")
@@ -243,6 +249,42 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class RateLimitDetails(BaseModel):
+    """Every 429's ``details``, whichever layer refused (README, The API beyond API.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: str = Field(
+        description="the limit reached: a request rate (`30 per 1 second`), "
+        "`20 queued or running jobs` of the caller, or `50000 symbols queued or running in "
+        "the service`"
+    )
+    retry_after: int = Field(ge=1, description="seconds to wait, as the Retry-After header")
+
+
+class RateLimitedBody(ErrorBody):
+    type: Literal["RateLimited"]
+    details: RateLimitDetails
+
+
+class RateLimitedResponse(BaseModel):
+    error: RateLimitedBody
+
+
+class PayloadTooLargeBody(ErrorBody):
+    type: Literal["PayloadTooLarge"]
+    details: dict[str, str] = Field(
+        description="the one field over its limit (`body` or `code`) and the limit, "
+        '`{"code": "at most 65536 bytes"}`',
+        min_length=1,
+        max_length=1,
+    )
+
+
+class PayloadTooLargeResponse(BaseModel):
+    error: PayloadTooLargeBody
 
 
 class Progress(BaseModel):

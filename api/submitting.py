@@ -71,6 +71,21 @@ def checked_reference(names: list[str]) -> list[str]:
     return names
 
 
+def job_spec(body: Any, owner: str | None, code: Code, **own: Any) -> JobSpec:
+    """The job of ``body``: the fields ``/execute`` and ``/evaluate`` share (API.md: "as for
+    ``/execute``"), then the route's ``own``; ``reference`` is checked last, as a 400."""
+    return JobSpec.new(
+        owner=owner,
+        code=code.code,
+        code_sha256=code.sha256,
+        params=body.params,
+        lookback=body.lookback,
+        script_id=body.script_id,
+        reference=checked_reference(body.reference),
+        **own,
+    )
+
+
 def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
@@ -120,4 +135,4 @@ def submit_and_answer(spec: JobSpec, body: Any, *, wait: float, key_scope: str =
             wait_finished(ext.store, submitted.job_id, min(wait, ext.settings.max_wait_seconds))
     elif submitted.queued is not None:  # just queued: answered as written, not read back
         return queued_response(submitted.queued)
-    return job_response(submitted.job_id, spec.owner)
+    return job_response(submitted.job_id)

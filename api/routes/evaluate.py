@@ -9,7 +9,7 @@ from api.errors import ValidationFailed
 from api.extension import calc
 from api.parsing import parse_body
 from api.schemas import EvaluateRequest
-from api.submitting import checked_reference, code_to_run, submit_and_answer
+from api.submitting import code_to_run, job_spec, submit_and_answer
 from db.evaluation_data import trading_calendar
 from db.session import session_scope
 from workers.evaluation_plan import PlanError, plan_dates
@@ -55,15 +55,12 @@ def _job_spec(body: EvaluateRequest, owner: str | None) -> JobSpec:
     except PlanError as exc:
         raise ValidationFailed(f"{exc.field}: {exc}", {exc.field: str(exc)}) from None
     wall = settings.evaluation_wall_seconds
-    return JobSpec.new(
-        owner=owner,
-        code=code.code,
-        code_sha256=code.sha256,
+    return job_spec(
+        body,
+        owner,
+        code,
         symbols=symbols,
-        params=body.params,
-        lookback=body.lookback,
         wall_seconds=min(body.timeout or wall, wall),
-        script_id=body.script_id,
         kind="evaluation",
         evaluation={
             **plan.spec(
@@ -74,5 +71,4 @@ def _job_spec(body: EvaluateRequest, owner: str | None) -> JobSpec:
             ),
             "end": body.end.isoformat(),  # the provenance's as_of_requested
         },
-        reference=checked_reference(body.reference),
     )

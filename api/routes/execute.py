@@ -8,7 +8,7 @@ from api.auth import current_owner
 from api.extension import calc
 from api.parsing import parse_body
 from api.schemas import ExecuteRequest, ValidateRequest
-from api.submitting import check_code_size, checked_reference, code_to_run, submit_and_answer
+from api.submitting import check_code_size, code_to_run, job_spec, submit_and_answer
 from sandbox.compiler import compile_script
 from workers.jobspec import JobSpec
 
@@ -31,17 +31,12 @@ def execute():
 
 def _job_spec(body: ExecuteRequest, owner: str | None) -> JobSpec:
     settings = calc().settings
-    code = code_to_run(body.script, body.script_id, owner)
-    return JobSpec.new(
-        owner=owner,
-        code=code.code,
-        code_sha256=code.sha256,
+    return job_spec(
+        body,
+        owner,
+        code_to_run(body.script, body.script_id, owner),
         symbols=body.symbols,
-        params=body.params,
-        lookback=body.lookback,
         as_of=body.as_of.isoformat() if body.as_of else None,
         wall_seconds=min(body.timeout or settings.job_wall_seconds, settings.max_job_wall_seconds),
-        script_id=body.script_id,
         cross_section=body.cross_section.model_dump() if body.cross_section else None,
-        reference=checked_reference(body.reference),
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, stream_with_context
 
-from api.auth import current_owner
-from api.errors import Conflict, NotFound
+from api.errors import Conflict
 from api.extension import calc
+from api.routes.jobs import owned_job
 from workers.exports import panel_csv, results_csv
 from workers.jobview import Job
 
@@ -14,9 +14,7 @@ bp = Blueprint("exports", __name__, url_prefix="/api/custom-calculations")
 
 
 def _finished(job_id: str, kind: str, *, with_results: bool) -> Job:
-    job = calc().store.load(job_id, owner=current_owner(), with_results=with_results)
-    if job is None:
-        raise NotFound(f"no job {job_id}")
+    job = owned_job(job_id, with_results=with_results)
     if job.kind != kind:
         message = f"job {job_id} is an {job.kind} job; this export is of {kind} jobs"
         raise Conflict(message, {"job_id": f"not an {kind} job"})

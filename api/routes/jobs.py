@@ -16,11 +16,23 @@ bp = Blueprint("jobs", __name__, url_prefix="/api/custom-calculations")
 JOB_PATH = "/api/custom-calculations/jobs/{}"
 
 
-def job_response(job_id: str, owner: str | None):
-    """200 with a finished job, 202 (and ``Location``) with one still under way."""
-    job = calc().store.load(job_id, owner=owner)
+def found(job: Job | None, job_id: str) -> Job:
+    """``job``, or the 404 API.md gives for a job unknown, expired or someone else's."""
     if job is None:
         raise NotFound(f"no job {job_id}")
+    return job
+
+
+def owned_job(job_id: str, *, with_results: bool = True) -> Job:
+    """The caller's job ``job_id`` as stored now (404 if it is not the caller's)."""
+    return found(
+        calc().store.load(job_id, owner=current_owner(), with_results=with_results), job_id
+    )
+
+
+def job_response(job_id: str):
+    """200 with a finished job, 202 (and ``Location``) with one still under way."""
+    job = owned_job(job_id)
     if job.status.finished:
         return job.to_public(), 200
     return queued_response(job)
@@ -33,18 +45,12 @@ def queued_response(job: Job):
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    job = calc().store.load(job_id, owner=current_owner())
-    if job is None:
-        raise NotFound(f"no job {job_id}")
-    return job.to_public()
+    return owned_job(job_id).to_public()
 
 
 @bp.delete("/jobs/<job_id>")
 def cancel_job(job_id: str):
-    job = calc().store.cancel(job_id, owner=current_owner())
-    if job is None:
-        raise NotFound(f"no job {job_id}")
-    return job.to_public()
+    return found(calc().store.cancel(job_id, owner=current_owner()), job_id).to_public()
 
 
 @bp.get("/jobs")

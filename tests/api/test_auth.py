@@ -56,6 +56,24 @@ def test_health_and_openapi_need_no_token(client):
     assert client.get("/metrics").status_code == 401
 
 
+def test_a_scraper_reaches_metrics_with_an_api_token(client, runner):
+    """README, Operations: with auth on, Prometheus scrapes ``/metrics`` with a token made by
+    the CLI like any other (a user of its own, ``prometheus``); without one it is a 401."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    refused = client.get("/metrics")
+    assert refused.status_code == 401
+    assert refused.get_json()["error"]["type"] == "Unauthorized"
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    token = make_token(runner, "prometheus")
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    families = {f.name: f for f in text_string_to_metric_families(response.get_data(as_text=True))}
+    assert families["calc_redis_up"].samples[0].value == 1
+    assert {"calc_jobs_finished", "calc_queue_depth", "calc_job_duration_seconds"} <= set(families)
+
+
 def test_two_users_see_only_their_own(client, alice, bob):
     made = client.post(
         f"{BASE}/scripts", json={"name": "mine", "code": "result = 1"}, headers=alice

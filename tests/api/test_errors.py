@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from flask import abort
+
+from api.schemas import PayloadTooLargeResponse
 from tests.api.helpers import BASE, submit
 
 
@@ -87,18 +91,67 @@ def test_policy_breaks_are_security_errors_at_submit(client, redis_client, code,
     no_jobs_queued(redis_client)
 
 
-def test_code_over_64_kib_is_413(client, redis_client):
-    code = "x = 1\n" * (64 * 1024 // 6 + 10)
-    err = envelope(submit(client, {"script": code, "symbols": ["AAPL"]}), 413, "PayloadTooLarge")
-    assert err["details"] == {"code": "at most 65536 bytes"}
+BIG_CODE = "x = 1\n" * (64 * 1024 // 6 + 10)
+BIG_BODY = b'{"code": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+EVALUATE = {"symbols": ["AAPL", "MSFT"], "start": "2017-01-03", "end": "2017-06-30"}
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("POST /execute", {"script": BIG_CODE, "symbols": ["AAPL"]}, "code"),
+        ("POST /evaluate", {"script": BIG_CODE, **EVALUATE}, "code"),
+        ("POST /validate", {"code": BIG_CODE}, "code"),
+        ("POST /scripts", {"name": "big", "code": BIG_CODE}, "code"),
+        ("PUT /scripts/1", {"name": "big", "code": BIG_CODE}, "code"),
+        ("POST /execute", BIG_BODY, "body"),  # Werkzeug's 413 (MAX_CONTENT_LENGTH)
+        ("POST /evaluate", BIG_BODY, "body"),
+        ("POST /scripts", BIG_BODY, "body"),
+        ("PUT /scripts/1", BIG_BODY, "body"),
+    ],
+)
+def test_every_413_has_the_one_details_shape(client, redis_client, route, body, field):
+    """Whichever layer refuses (Werkzeug reading the body, or our check of the code), the
+    details name the one field and its limit (README, The API beyond API.md)."""
+    method, path = route.split()
+    data = body if isinstance(body, bytes) else json.dumps(body)
+    response = client.open(
+        f"{BASE}{path}", method=method, data=data, content_type="application/json"
+    )
+    err = envelope(response, 413, "PayloadTooLarge")
+    limit = {"code": 65536, "body": 1048576}[field]
+    assert err["details"] == {field: f"at most {limit} bytes"}
+    PayloadTooLargeResponse.model_validate(response.get_json())  # as the OpenAPI document says
     no_jobs_queued(redis_client)
 
 
-def test_body_over_the_limit_is_413_with_the_same_details_shape(client):
-    body = b'{"script": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-    response = client.post(f"{BASE}/execute", data=body, content_type="application/json")
-    err = envelope(response, 413, "PayloadTooLarge")
-    assert err["details"] == {"body": "at most 1048576 bytes"}  # Werkzeug's 413, as our own
+def test_a_bug_is_a_500_in_the_envelope_without_a_traceback(settings, make_app, caplog):
+    """Not in API.md's table (README): an error of ours is ``InternalError``, logged whole,
+    and the answer says nothing of it; Werkzeug's own 500 is the same."""
+    app = make_app(settings)
+
+    def broken():
+        raise RuntimeError(f"secret detail in {__file__}")
+
+    app.add_url_rule("/broken", "broken", broken)
+    app.add_url_rule("/aborted", "aborted", lambda: abort(500))
+    client = app.test_client()
+    for path in ("/broken", "/aborted"):
+        response = client.get(path)
+        err = envelope(response, 500, "InternalError")
+        text = response.get_data(as_text=True)
+        assert "secret" not in text and "Traceback" not in text and __file__ not in text
+        assert err["details"] == {}
+    assert "secret detail" in caplog.text  # the log has it
+
+
+def test_the_page_files_conditional_answers_are_enveloped_too(client):
+    """What Werkzeug answers itself for a static file (no handler sees it) is enveloped, as
+    ``HTTPError``: the two statuses API.md's table has no type for (README)."""
+    for headers, status in (({"Range": "bytes=999999-"}, 416), ({"If-Match": '"x"'}, 412)):
+        response = client.get("/static/page.css", headers=headers)
+        envelope(response, status, "HTTPError")
+        response.close()
 
 
 def test_non_json_body_is_415(client):

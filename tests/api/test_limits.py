@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from api.schemas import RateLimitedResponse
 from tests.api.helpers import BASE, make_token, submit
 
 BODY = {"script": "result = 1", "symbols": ["AAPL"]}
+
+
+def rate_limited(response, limit: str) -> None:
+    """Every 429, whichever layer refused: the envelope, ``details`` with the limit and the
+    seconds to wait, and ``Retry-After`` saying the same (README, The API beyond API.md)."""
+    assert response.status_code == 429, response.get_data(as_text=True)
+    RateLimitedResponse.model_validate(response.get_json())  # as the OpenAPI document says
+    retry_after = int(response.headers["Retry-After"])
+    assert retry_after >= 1
+    assert response.get_json()["error"]["details"] == {"limit": limit, "retry_after": retry_after}
 
 
 @pytest.fixture
@@ -27,14 +38,7 @@ def test_more_active_jobs_than_allowed_is_429_with_retry_after(authed, redis_cli
     # No worker runs here, so every job stays queued and counts as active.
     for _ in range(3):
         assert submit(client, BODY, **alice).status_code == 202
-    response = submit(client, BODY, **alice)
-    assert response.status_code == 429
-    assert response.get_json()["error"]["type"] == "RateLimited"
-    assert int(response.headers["Retry-After"]) >= 1
-    assert response.get_json()["error"]["details"] == {
-        "limit": "3 queued or running jobs",
-        "retry_after": int(response.headers["Retry-After"]),
-    }
+    rate_limited(submit(client, BODY, **alice), "3 queued or running jobs")
     assert len(redis_client.keys("calc:job:*[0-9a-f]")) == 3  # the refused one left nothing
     jobs = client.get(f"{BASE}/jobs", headers=alice).get_json()["items"]
     client.delete(f"{BASE}/jobs/{jobs[0]['job_id']}", headers=alice)  # cancelling frees a place
@@ -56,14 +60,7 @@ def test_request_rate_limit_is_429_in_the_envelope(authed):
     statuses = [submit(client, {**BODY, "symbols": []}, **alice).status_code for _ in range(7)]
     assert statuses[:6] == [400] * 6
     assert statuses[6] == 429
-    response = submit(client, BODY, **alice)
-    assert response.status_code == 429
-    assert response.get_json()["error"]["type"] == "RateLimited"
-    assert int(response.headers["Retry-After"]) >= 1  # the limit's window
-    assert response.get_json()["error"]["details"] == {
-        "limit": "6 per 1 minute",
-        "retry_after": int(response.headers["Retry-After"]),
-    }
+    rate_limited(submit(client, BODY, **alice), "6 per 1 minute")  # Retry-After: the window
     # Other routes have their own, higher limit.
     assert client.get(f"{BASE}/jobs", headers=alice).status_code == 200
 
@@ -76,15 +73,10 @@ def test_the_service_backlog_limit_is_429_with_retry_after_and_queues_nothing(
     first = submit(client, three)
     assert first.status_code == 202
     queued = set(redis_client.keys("calc:job:*[0-9a-f]"))
-    refused = submit(client, three)  # 3 + 3 > 5
-    assert refused.status_code == 429
-    err = refused.get_json()["error"]
-    assert err["type"] == "RateLimited"
-    assert int(refused.headers["Retry-After"]) >= 1
-    assert err["details"] == {
-        "limit": "5 symbols queued or running in the service",
-        "retry_after": int(refused.headers["Retry-After"]),
-    }
+    full = "5 symbols queued or running in the service"
+    rate_limited(submit(client, three), full)  # 3 + 3 > 5
+    evaluation = {**three, "start": "2017-01-03", "end": "2017-06-30"}
+    rate_limited(client.post(f"{BASE}/evaluate", json=evaluation), full)  # the same backlog
     assert set(redis_client.keys("calc:job:*[0-9a-f]")) == queued  # nothing written
     assert redis_client.llen("celery") == 1  # nor published
     assert submit(client, {**BODY, "symbols": ["AAPL", "MSFT"]}).status_code == 202  # 5 of 5
@@ -113,10 +105,7 @@ def test_the_submit_limit_is_per_user_and_shared_by_the_api_processes(settings, 
         submit(app.test_client(), empty, **alice).status_code for app in [first, second] * 3
     ]
     assert statuses == [400] * 6
-    refused = submit(second.test_client(), BODY, **alice)
-    assert refused.status_code == 429
-    assert refused.get_json()["error"]["type"] == "RateLimited"
-    assert int(refused.headers["Retry-After"]) >= 1
+    rate_limited(submit(second.test_client(), BODY, **alice), "6 per 1 minute")
     assert submit(first.test_client(), BODY, **bob).status_code == 202  # bob has his own
     assert submit(first.test_client(), BODY).status_code == 401  # no token: no submit at all
 
@@ -154,13 +143,7 @@ def test_the_default_limit_answers_429_with_the_same_details(settings, make_app)
     assert statuses == [200, 200, 429]
     response = client.get(f"{BASE}/scripts")  # one limit per route
     assert response.status_code == 200
-    refused = client.get(f"{BASE}/jobs")
-    err = refused.get_json()["error"]
-    assert err["type"] == "RateLimited"
-    assert err["details"] == {
-        "limit": "2 per 1 minute",
-        "retry_after": int(refused.headers["Retry-After"]),
-    }
+    rate_limited(client.get(f"{BASE}/jobs"), "2 per 1 minute")
     assert client.get(f"{BASE}/health").status_code != 429  # the probes are exempt
 
 
