@@ -6,7 +6,7 @@ import math
 import re
 from datetime import date
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import available_timezones
 
 from croniter import croniter
@@ -110,18 +110,31 @@ class CrossSection(Strict):
     transform: Literal["rank", "zscore", "demean"]
 
 
-class ExecuteRequest(Strict):
-    """``POST /execute``: exactly one of ``script`` or ``script_id``."""
+class ScriptRun(Strict):
+    """What ``/execute`` and ``/evaluate`` take alike (API.md: "as for ``/execute``"):
+    exactly one of ``script`` or ``script_id``, and what the script is run with."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of_script_or_id)
 
     script: str | None = Field(None, min_length=1, description="inline code (up to 64 KiB)")
     script_id: int | None = Field(None, ge=1, le=MAX_ID, description="a saved script")
-    symbols: list[Symbol] = Field(min_length=1, max_length=5000)
     params: Params = Field(default_factory=dict)
     lookback: int = Field(252, ge=1, le=2520)
-    as_of: date | None = None
+    reference: Reference = Field(default_factory=list)
     wait: float = Field(0, ge=0, le=30)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.script is None) == (self.script_id is None):
+            raise ValueError("give exactly one of script or script_id")
+        return self
+
+
+class ExecuteRequest(ScriptRun):
+    """``POST /execute``: the script once per symbol, on the bars up to ``as_of``."""
+
+    symbols: list[Symbol] = Field(min_length=1, max_length=5000)
+    as_of: date | None = None
     timeout: float | None = Field(
         None,
         gt=0,
@@ -129,25 +142,12 @@ class ExecuteRequest(Strict):
         "(10), and more than CALC_MAX_JOB_WALL_SECONDS (60) is cut to it, not refused",
     )
     cross_section: CrossSection | None = None
-    reference: Reference = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ExecuteRequest:
-        if (self.script is None) == (self.script_id is None):
-            raise ValueError("give exactly one of script or script_id")
-        return self
 
 
-class EvaluateRequest(Strict):
+class EvaluateRequest(ScriptRun):
     """``POST /evaluate``: a script run at every rebalance date of a period (API.md)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of_script_or_id)
-
-    script: str | None = Field(None, min_length=1, description="inline code (up to 64 KiB)")
-    script_id: int | None = Field(None, ge=1, le=MAX_ID, description="a saved script")
     symbols: list[Symbol] = Field(min_length=2, max_length=5000)
-    params: dict[str, Any] = Field(default_factory=dict)
-    lookback: int = Field(252, ge=1, le=2520)
     start: date
     end: date
     every: int = Field(1, ge=1, le=63, description="every n-th calendar date from start")
@@ -157,20 +157,12 @@ class EvaluateRequest(Strict):
     quantiles: int = Field(5, ge=2, le=10)
     neutralize: Literal["sector"] | None = None
     field: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    reference: Reference = Field(default_factory=list)
-    wait: float = Field(0, ge=0, le=30)
     timeout: float | None = Field(
         None,
         gt=0,
         description="the evaluation's wall-clock limit in seconds; default and most "
         "CALC_EVALUATION_WALL_SECONDS (600): more is cut to it, not refused",
     )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> EvaluateRequest:
-        if (self.script is None) == (self.script_id is None):
-            raise ValueError("give exactly one of script or script_id")
-        return self
 
     @field_validator("horizons")
     @classmethod

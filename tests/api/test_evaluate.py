@@ -149,6 +149,11 @@ def test_sector_neutral_values_sum_to_zero_within_each_sector(client):
     assert job["evaluation"]["horizons"]["5"]["ic_dates"] > 0
 
 
+NESTED_TOO_DEEP: dict = {}
+for _ in range(40):
+    NESTED_TOO_DEEP = {"a": NESTED_TOO_DEEP}
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -173,6 +178,7 @@ def test_sector_neutral_values_sum_to_zero_within_each_sector(client):
         ({"quantiles": 11}, "quantiles"),
         ({"every": 64}, "every"),
         ({"start": "not a date"}, "start"),
+        ({"params": NESTED_TOO_DEEP}, "params"),  # bounded as for /execute (API.md)
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(client, change, field):
