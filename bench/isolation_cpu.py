@@ -8,9 +8,11 @@ at once, first in process (the benchmark-only stand-in for the worker before iso
 then isolated, and prints for each: the median wall time per chunk and the CPU per chunk of
 the worker process, of its sandbox children and of its fork server (which forks each child
 through a short-lived intermediate). CPU time is steadier than wall time on a shared machine:
-compare runs by it. ``--gap-ms`` pauses between chunks, as between the jobs of
-``bench.ab_isolation``: the fork server then makes the next child while no chunk runs. Needs
-only the database of DATABASE_URL (``bench.prepare_data``).
+compare runs by it. ``--gap-ms`` pauses between chunks, as between jobs that come one at a
+time: the fork server then makes the next child while no chunk runs. Needs only the database
+of DATABASE_URL (``bench.prepare_data``). This is the isolation benchmark: it replaced
+``bench.ab_isolation``, which patched a worker to run 200-symbol jobs both ways over HTTP and
+answered the same question with a service to start and ±15% of noise per round.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import resource
 import statistics
 import time
 
-from bench.common import packed_items, universe
-from bench.proc import cpu_seconds
+from bench.common import cpu_seconds, packed_items, universe
 from bench.workload import SCRIPTS
 from sandbox.executor import Limits, run_batch, run_batch_in_process, start_isolation
 from sandbox.isolation import fork_server

@@ -24,9 +24,8 @@ from collections import Counter
 
 import uvloop
 
-from bench.common import API, make_tokens, percentile, universe
+from bench.common import API, cpu_by_group, cpu_seconds, make_tokens, percentile, universe
 from bench.http_client import HttpConnection
-from bench.proc import cpu_by_group, cpu_seconds
 from bench.workload import WITH_HELPERS
 
 POLL_SECONDS = 1.0  # how often a frontend polls a job it is waiting for

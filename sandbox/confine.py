@@ -184,6 +184,10 @@ def _pid_namespace(state: Confinement, proc_mount: str | None) -> None:
         state.refused("PID namespace", exc)
         return
     try:
+        # First, that we can come back (root only inside a user namespace cannot: setns needs
+        # CAP_SYS_ADMIN where our PID namespace belongs). Otherwise no new one: unshared, it
+        # would hold our next forks, and the pids reported to the worker would be its own.
+        _check(_LIBC.setns(ours, CLONE_NEWPID), "setns")
         _unshare(CLONE_NEWPID)
         ready_read, ready_write = os.pipe()
         holder = os.fork()
@@ -201,6 +205,11 @@ def _pid_namespace(state: Confinement, proc_mount: str | None) -> None:
             state.refused("sandbox /proc", OSError(int(answer or errno.EIO), "mount proc"))
     except OSError as exc:
         state.refused("PID namespace", exc)
+        if proc_mount is not None:  # relaxed: the worker's /proc, as without a mount namespace
+            try:
+                _mount("/proc", proc_mount, None, MS_BIND | MS_REC)
+            except OSError as proc_exc:
+                state.refused("sandbox /proc", proc_exc)
     finally:
         os.close(ours)
 

@@ -61,8 +61,8 @@ PRODUCT_FILES = [PROJECT_ROOT / name for name in TOP_LEVEL] + [
 ]
 READS_ENVIRONMENT = re.compile(r"\bos\.environ\b|\bgetenv\b|\bposix\.environ\b|\benviron\.get\b")
 # Reading the environment is settings.py's job; the sandbox child only clears it (empty
-# environment), and ab_isolation hands the service's environment to the worker it starts.
-MAY_TOUCH_ENVIRONMENT = {"settings.py", "sandbox/child.py", "bench/ab_isolation.py"}
+# environment).
+MAY_TOUCH_ENVIRONMENT = {"settings.py", "sandbox/child.py"}
 
 
 def readme_settings_table() -> dict[str, str]:

@@ -16,6 +16,7 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from logconfig import job_fields
+from sandbox.fork_client import ConfinementRefusedError
 from workers.jobstore import JobStore
 from workers.status import JobStatus
 
@@ -27,6 +28,12 @@ _NOT_OURS = (OperationalError, redis.ConnectionError, Retry, SoftTimeLimitExceed
 
 def worker_error(exc: BaseException) -> dict[str, str]:
     """The job's ``error`` for an exception the worker met running it."""
+    if isinstance(exc, ConfinementRefusedError):  # strict, and the kernel refused a step
+        return {
+            "type": "WorkerError",
+            "message": "the worker runs no user code: the kernel refused its sandbox's "
+            "confinement (see /health); nothing of this job ran there",
+        }
     return {
         "type": "WorkerError",
         "message": f"the worker could not run this job ({type(exc).__name__}); "

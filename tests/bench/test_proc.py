@@ -1,4 +1,4 @@
-"""bench.proc's CPU by group counts a child that came and went between two readings."""
+"""bench.common's CPU by group counts a child that came and went between two readings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from bench.proc import cpu_by_group
+from bench.common import cpu_by_group
 
 MARKER = f"calc-test-group-{os.getpid()}"
 # A parent that starts a child burning 0.3 s of CPU, waits for it, then lingers.

@@ -8,12 +8,10 @@ test_security.py), so this is the only way to show that layer 3 holds alone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import signal
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -23,10 +21,10 @@ from typing import Any
 import pytest
 
 import sandbox.helpers
-from sandbox.compiler import SCRIPT_FILENAME, CompiledScript
 from sandbox.executor import Limits, run_batch
 from sandbox.isolation import MAX_CHILD_FDS, fork_server, run_isolated
 from sandbox.runner import SymbolInput
+from tests.sandbox.escape import escaped
 from tests.sandbox.sample import sample_items as shared_sample_items
 
 PARAMS = {"window": 5}
@@ -281,23 +279,6 @@ def test_many_batches_leak_no_descriptors_or_children() -> None:
 
 
 # --- layer 3 alone: what escaped code finds in the child ------------------------------------------
-
-ESCAPE = """
-def _module(name):
-    for cls in ().__class__.__base__.__subclasses__():
-        if cls.__name__ == "_wrap_close":
-            return cls.__init__.__globals__["sys"].modules[name]
-os = _module("os")
-sys = _module("sys")
-builtins = _module("builtins")
-"""
-
-
-def escaped(body: str) -> CompiledScript:
-    """Plain, unrestricted code: what a script would run had it escaped layers 1 and 2."""
-    source = ESCAPE + textwrap.dedent(body)
-    code = compile(source, SCRIPT_FILENAME, "exec")
-    return CompiledScript(code=code, sha256=hashlib.sha256(source.encode()).hexdigest())
 
 
 def run_escaped(
