@@ -36,9 +36,7 @@ def finish_evaluation(store: JobStore, spec: JobSpec, status: JobStatus, *, rt: 
     """Compute and store the figures of what finished, then end the job with ``status``;
     whoever claims the figures first does both (others return False)."""
     panel = PanelStore(store.r, ttl_seconds=store.ttl)
-    if not store.r.set(
-        f"{panel.evaluation_key(spec.job_id)}:claim", 1, nx=True, ex=FIGURES_CLAIM_SECONDS
-    ):
+    if not store.r.set(panel.figures_claim_key(spec.job_id), 1, nx=True, ex=FIGURES_CLAIM_SECONDS):
         return False
     error = timed_out(spec.wall_seconds).error if status is JobStatus.TIMED_OUT else None
     try:

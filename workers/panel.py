@@ -55,6 +55,11 @@ class PanelStore:
     def evaluation_key(job_id: str) -> str:
         return job_part(job_id, "evaluation")
 
+    @staticmethod
+    def figures_claim_key(job_id: str) -> str:
+        """Set by whoever makes the figures; from then on the panel takes no more runs."""
+        return job_part(job_id, "evaluation:claim")
+
     def record(self, job_id: str, outcomes: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Write each run's outcome once (keyed by ``field``), counting its error and warnings
         into the job's tallies as it is first written; answer how many runs are done."""
@@ -64,7 +69,7 @@ class PanelStore:
             if outcome.get("error"):
                 slim["error"] = outcome["error"]
             args.extend(tally_args(key, orjson.dumps(slim), outcome))
-        keys = [self.panel_key(job_id), job_key(job_id)]
+        keys = [self.panel_key(job_id), job_key(job_id), self.figures_claim_key(job_id)]
         return int(self._record(keys=keys, args=args))
 
     def done(self, job_id: str) -> int:

@@ -43,9 +43,19 @@ def tallies(fields: dict[str, str]) -> dict[str, Any]:
 # outcomes are already there, counts nothing twice. Fields: ``tally:e:{type}`` and
 # ``tally:w:{message}`` (a count of symbols, or an evaluation's runs), ``tally:wn`` the
 # distinct warnings so far; past ``MAX_DISTINCT_WARNINGS`` the rest count in ``tally:w*``.
-# KEYS: the outcomes' hash, the job. ARGV: ttl, then per outcome its field, its JSON, its
-# error type ('' without) and its warnings joined by newlines ('').
+# An evaluation's panel also gives its figures' claim (KEYS[3]): once the figures are being
+# made, or the job has ended (cancelled), it takes no more runs, so that its progress, figures
+# and panel agree on what finished.
+# KEYS: the outcomes' hash, the job[, the figures' claim]. ARGV: ttl, then per outcome its
+# field, its JSON, its error type ('' without) and its warnings joined by newlines ('').
 RECORD_WITH_TALLIES = f"""
+if KEYS[3] then
+  local status = redis.call('HGET', KEYS[2], 'status')
+  if redis.call('EXISTS', KEYS[3]) == 1
+     or (status and status ~= 'queued' and status ~= 'running') then
+    return redis.call('HLEN', KEYS[1])
+  end
+end
 local live = redis.call('EXISTS', KEYS[2]) == 1
 for i = 2, #ARGV, 4 do
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 and live then
