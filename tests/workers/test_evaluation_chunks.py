@@ -26,8 +26,15 @@ from workers.submit import submit_job
 
 # BHF and BHGE are listed late in the sample (2017): their early dates are NoData.
 SYMBOLS = ["AAPL", "MSFT", "AMZN", "IBM", "CSCO", "BHF", "BHGE", "GS", "BAC", "C", "HD", "CAT"]
+# About a millisecond a run: a chunk of 1,000 runs lasts past its first flush (half a second).
+SCRIPT = """
+busy = 0
+for i in range(20000):
+    busy += i
+result = close[-1] / close[-21] - 1
+"""
 BODY = {
-    "script": "result = close[-1] / close[-21] - 1",
+    "script": SCRIPT,
     "symbols": SYMBOLS,
     "start": "2017-01-03",
     "end": "2017-12-29",
