@@ -117,6 +117,9 @@ class Settings:
     queue_timeout_seconds: float = 300.0  # a job no worker started by then fails (NoWorker)
     max_job_wall_seconds: float = 60.0  # a request may ask for less, never more
     evaluation_wall_seconds: float = 600.0  # an evaluation's limit; a request may ask for less
+    # An evaluation chunk runs this long before it hands its unfinished symbols back to the
+    # fair queue, when another user's work waits (workers.fairqueue's quantum, for /execute).
+    evaluation_chunk_seconds: float = 3.0
     # The processes a worker forks (celeryconfig's worker_concurrency) ...
     worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     # ... and those of every worker together, for chunk planning; 0: this worker's own.
@@ -272,6 +275,13 @@ ENVIRONMENT: dict[str, Variable] = {
         _float,
         "`600`",
         "an evaluation's wall-clock limit (`POST /evaluate`'s `timeout` may ask for less)",
+    ),
+    "CALC_EVALUATION_CHUNK_SECONDS": Variable(
+        "evaluation_chunk_seconds",
+        _float,
+        "`3`",
+        "an evaluation chunk runs this long, then hands its unfinished symbols back to the "
+        "fair queue when another user's work waits",
     ),
     "CALC_WORKER_PROCESSES": Variable(
         "worker_processes",

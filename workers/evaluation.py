@@ -20,6 +20,7 @@ from dataclasses import field as dc_field
 from datetime import date
 from typing import Any
 
+import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from sandbox.runner import SymbolInput
 from workers import result_cache
 from workers.chunking import plan_chunks
 from workers.evaluation_finish import finish_evaluation
+from workers.fairqueue import Share
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
 from workers.panel import PanelStore, field
@@ -42,8 +44,12 @@ from workers.status import JobStatus
 log = logging.getLogger(__name__)
 
 MAX_CHUNK_TRIES = 2
-FLUSH_EVERY_OUTCOMES = 256
-FLUSH_EVERY_SECONDS = 0.1
+# A flush writes one result-cache hash per date its outcomes span (a chunk runs a symbol's
+# dates one after another, so even a few hundred outcomes span all the dates): flushing
+# twice a second rather than ten times cut the worker's Redis traffic by five, and progress
+# moves as often as anyone polls it.
+FLUSH_EVERY_OUTCOMES = 4096
+FLUSH_EVERY_SECONDS = 0.5
 
 
 def plan_evaluation_chunks(spec: JobSpec, rt: Runtime) -> list[list[str]]:
@@ -60,10 +66,20 @@ def plan_evaluation_chunks(spec: JobSpec, rt: Runtime) -> list[list[str]]:
 
 
 def process_evaluation_chunk(
-    store: JobStore, spec: JobSpec, chunk_no: int, symbols: list[str], *, rt: Runtime
+    store: JobStore,
+    spec: JobSpec,
+    chunk_no: int,
+    symbols: list[str],
+    *,
+    rt: Runtime,
+    share: Share | None = None,
 ) -> None:
     """Run a chunk's symbol-dates not yet recorded; the chunk that records the last one (or
-    finds the job past its deadline) finishes the job with its figures."""
+    finds the job past its deadline) finishes the job with its figures.
+
+    With ``share``, a chunk that has run ``CALC_EVALUATION_CHUNK_SECONDS`` while another
+    user waits hands its unfinished symbols back (``workers.fairqueue``) and stops: an
+    evaluation's long chunks do not hold a worker process from that user's work."""
     panel = PanelStore(store.r, ttl_seconds=store.ttl)
     ev = spec.evaluation or {}
     dates: list[str] = ev["dates"]
@@ -89,6 +105,7 @@ def process_evaluation_chunk(
                 deadline=deadline,
                 rt=rt,
                 chunk=chunk_no,
+                share=share,
             )
     done = panel.done(spec.job_id)
     status = store.status(spec.job_id)
@@ -117,6 +134,7 @@ def _run(
     deadline: float,
     rt: Runtime,
     chunk: int,
+    share: Share | None = None,
 ) -> None:
     ev = spec.evaluation or {}
     dates: list[str] = ev["dates"]
@@ -152,18 +170,27 @@ def _run(
         memory_mb=rt.settings.child_memory_mb,
         stdout_bytes=rt.settings.stdout_bytes,
     )
-    buffer: list[tuple[int, str, dict[str, Any]]] = []
+    flush = _Flush(store, panel, spec, keys)
     last_flush = time.monotonic()
+    consumed = 0
+    rest: list[str] = []
     with closing(run_batch(spec.code, items, params=spec.params, limits=limits)) as outcomes:
         for (index, symbol), (_, outcome) in zip(runs, outcomes, strict=False):
-            buffer.append((index, symbol, outcome))
+            flush.buffer.append((index, symbol, outcome))
+            consumed += 1
             now = time.monotonic()
-            if len(buffer) >= FLUSH_EVERY_OUTCOMES or now - last_flush >= FLUSH_EVERY_SECONDS:
-                _flush(store, panel, spec, keys, buffer)
+            if len(flush.buffer) >= FLUSH_EVERY_OUTCOMES or now - last_flush >= FLUSH_EVERY_SECONDS:
+                status = flush()
                 last_flush = now
-                if _should_stop(store, spec, deadline):
+                if time.time() > deadline or status is None or status.finished:
                     break
-    _flush(store, panel, spec, keys, buffer)
+                if consumed < len(runs) and _should_yield(share, started, rt):
+                    # Whole symbols go back (their recorded dates are skipped when they run).
+                    rest = list(dict.fromkeys(s for _, s in runs[consumed:]))
+                    break
+    flush()
+    if rest and share is not None:
+        share.give_back(rest)
     log.info(
         "evaluation chunk done",
         extra=_fields(
@@ -256,29 +283,54 @@ def _panel_value(outcome: dict[str, Any], wanted: str | None) -> dict[str, Any]:
     return {"value": value}
 
 
-def _flush(
-    store: JobStore,
-    panel: PanelStore,
-    spec: JobSpec,
-    keys: list[result_cache.CacheKeys],
-    buffer: list[tuple[int, str, dict[str, Any]]],
-) -> None:
-    if not buffer:
-        return
-    wanted = (spec.evaluation or {}).get("field")
-    panel.record(spec.job_id, ((field(i, s), _panel_outcome(o, wanted)) for i, s, o in buffer))
-    by_date: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
-    for index, symbol, outcome in buffer:
-        by_date[index].append((symbol, outcome))
-    result_cache.store_many(store.r, [(keys[i], pairs) for i, pairs in by_date.items()])
-    buffer.clear()
+class _Flush:
+    """A chunk's outcomes so far, written with one pipeline per flush: the panel (and the
+    job's tallies), the result cache, and the job's status read back in the same trip."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        panel: PanelStore,
+        spec: JobSpec,
+        keys: list[result_cache.CacheKeys],
+    ):
+        self.store, self.panel, self.spec, self.keys = store, panel, spec, keys
+        self.buffer: list[tuple[int, str, dict[str, Any]]] = []
+        self.wanted = (spec.evaluation or {}).get("field")
+        self.refreshed: set[str] = set()  # cache keys whose expiry this chunk has set
+
+    def __call__(self) -> JobStatus | None:
+        """Write the buffer and answer the job's status (None once it is gone)."""
+        buffer, self.buffer = self.buffer, []
+        try:
+            raw = self._send(buffer)
+        except redis.exceptions.NoScriptError:  # the server forgot it (restarted): load it
+            self.panel.load_script()
+            raw = self._send(buffer)
+        return None if raw is None else JobStatus(raw.decode() if isinstance(raw, bytes) else raw)
+
+    def _send(self, buffer: list[tuple[int, str, dict[str, Any]]]) -> Any:
+        pipe = self.store.r.pipeline(transaction=False)
+        job = self.spec.job_id
+        if buffer:
+            wanted = self.wanted
+            self.panel.record_on(
+                pipe, job, ((field(i, s), _panel_outcome(o, wanted)) for i, s, o in buffer)
+            )
+            by_date: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+            for index, symbol, outcome in buffer:
+                by_date[index].append((symbol, outcome))
+            batches = [(self.keys[i], pairs) for i, pairs in by_date.items()]
+            result_cache.store_many(pipe, batches, refreshed=self.refreshed)
+        pipe.hget(JobStore.key(job), "status")
+        return pipe.execute()[-1]
 
 
-def _should_stop(store: JobStore, spec: JobSpec, deadline: float) -> bool:
-    if time.time() > deadline:
-        return True
-    status = store.status(spec.job_id)
-    return status is None or status.finished
+def _should_yield(share: Share | None, started: float, rt: Runtime) -> bool:
+    """Whether this chunk has run its time and another user's work is waiting."""
+    if share is None or time.perf_counter() - started < rt.settings.evaluation_chunk_seconds:
+        return False
+    return share.others_waiting()
 
 
 def _versions(symbols: list[str], session: Session) -> dict[str, int]:

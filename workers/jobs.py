@@ -142,7 +142,7 @@ def process_chunk(
         )
         return
     if spec.kind == "evaluation":
-        process_evaluation_chunk(store, spec, chunk_no, symbols, rt=rt)
+        process_evaluation_chunk(store, spec, chunk_no, symbols, rt=rt, share=share)
         return
     store.mark_running(job_id)
     recorded = store.recorded_symbols(job_id)

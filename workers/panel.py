@@ -63,14 +63,36 @@ class PanelStore:
     def record(self, job_id: str, outcomes: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Write each run's outcome once (keyed by ``field``), counting its error and warnings
         into the job's tallies as it is first written; answer how many runs are done."""
+        keys = self._record_keys(job_id)
+        return int(self._record(keys=keys, args=self._record_args(outcomes)))
+
+    def record_on(
+        self, pipe: redis.client.Pipeline, job_id: str, outcomes: Iterable[tuple[str, dict]]
+    ) -> None:
+        """``record`` queued on ``pipe``, whose answer holds the runs done at that point. The
+        script is called by its hash (a pipeline would ask the server whether it knows it on
+        every send): on ``NoScriptError``, ``load_script`` and send the pipeline again."""
+        keys = self._record_keys(job_id)
+        pipe.evalsha(self._record.sha, len(keys), *keys, *self._record_args(outcomes))
+
+    def _record_keys(self, job_id: str) -> list[str]:
+        return [self.panel_key(job_id), job_key(job_id), self.figures_claim_key(job_id)]
+
+    def load_script(self) -> None:
+        self.r.script_load(RECORD_WITH_TALLIES)
+
+    def _record_args(self, outcomes: Iterable[tuple[str, dict[str, Any]]]) -> list[Any]:
         args: list[Any] = [self.ttl]
+        dumps = orjson.dumps
         for key, outcome in outcomes:
-            slim: dict[str, Any] = {"value": outcome.get("value")}
-            if outcome.get("error"):
-                slim["error"] = outcome["error"]
-            args.extend(tally_args(key, orjson.dumps(slim), outcome))
-        keys = [self.panel_key(job_id), job_key(job_id), self.figures_claim_key(job_id)]
-        return int(self._record(keys=keys, args=args))
+            err = outcome.get("error")
+            slim = (
+                {"value": outcome.get("value"), "error": err}
+                if err
+                else {"value": outcome.get("value")}
+            )
+            args.extend(tally_args(key, dumps(slim), outcome))
+        return args
 
     def done(self, job_id: str) -> int:
         return int(self.r.hlen(self.panel_key(job_id)))

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 
 from workers.keys import result_cache_key
@@ -105,18 +106,22 @@ def fetch_many(client: redis.Redis, keys: list[CacheKeys]) -> list[dict[str, dic
 
 
 def store_many(
-    client: redis.Redis,
+    pipe: redis.client.Pipeline,
     batches: Iterable[tuple[CacheKeys, Iterable[tuple[str, Mapping[str, Any]]]]],
+    *,
+    refreshed: set[str],
 ) -> None:
-    """``store`` for many windows in one round trip."""
-    pipe = client.pipeline(transaction=False)
+    """``store`` for many windows, queued on ``pipe``: the caller sends it with its other
+    writes, one round trip. A key's expiry is set once per ``refreshed`` (a chunk's own set:
+    a chunk writes the same windows many times)."""
     for keys, outcomes in batches:
         mapping = {
-            keys.fields[symbol]: json.dumps(outcome, separators=(",", ":"))
+            keys.fields[symbol]: orjson.dumps(outcome)
             for symbol, outcome in outcomes
             if symbol in keys.fields and cacheable(outcome)
         }
         if mapping:
             pipe.hset(keys.key, mapping=mapping)
-            pipe.expire(keys.key, TTL_SECONDS)
-    pipe.execute()
+            if keys.key not in refreshed:
+                refreshed.add(keys.key)
+                pipe.expire(keys.key, TTL_SECONDS)
