@@ -36,6 +36,7 @@ from workers.evaluation_finish import finish_evaluation
 from workers.fairqueue import Share
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
+from workers.keys import job_key
 from workers.panel import PanelStore, field
 from workers.reference import ReferenceData, load_reference
 from workers.runtime import Runtime
@@ -322,7 +323,7 @@ class _Flush:
                 by_date[index].append((symbol, outcome))
             batches = [(self.keys[i], pairs) for i, pairs in by_date.items()]
             result_cache.store_many(pipe, batches, refreshed=self.refreshed)
-        pipe.hget(JobStore.key(job), "status")
+        pipe.hget(job_key(job), "status")
         return pipe.execute()[-1]
 
 
