@@ -23,7 +23,16 @@ def plan_chunks(
     if n == 0:
         return []
     most = max(1, processes * chunks_per_process)
-    count = max(1, min(most, math.ceil(n / max(1, min_chunk_size))))
+    return split_evenly(symbols, min(most, math.ceil(n / max(1, min_chunk_size))))
+
+
+def split_evenly(symbols: Sequence[str], count: int) -> list[list[str]]:
+    """``symbols`` in ``count`` contiguous chunks (fewer if there are fewer symbols), as
+    equal as possible, in their order."""
+    n = len(symbols)
+    count = max(1, min(count, n))
+    if n == 0:
+        return []
     base, extra = divmod(n, count)
     chunks: list[list[str]] = []
     start = 0

@@ -97,8 +97,14 @@ class PanelStore:
     def done(self, job_id: str) -> int:
         return int(self.r.hlen(self.panel_key(job_id)))
 
-    def recorded(self, job_id: str) -> set[str]:
-        return {k.decode() for k in self.r.hkeys(self.panel_key(job_id))}
+    def recorded(self, job_id: str, fields: Iterable[str]) -> set[str]:
+        """Which of ``fields`` are recorded: a chunk asks for its own runs only (the whole
+        panel's keys, read by each of a job's dozens of chunks, cost more than the runs)."""
+        wanted = list(fields)
+        if not wanted:
+            return set()
+        present = self.r.hmget(self.panel_key(job_id), wanted)
+        return {f for f, value in zip(wanted, present, strict=True) if value is not None}
 
     def outcomes(self, job_id: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
         """Every recorded run: (date index, symbol, outcome), read in batches."""

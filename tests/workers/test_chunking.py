@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from settings import Settings
 from workers.chunking import plan_chunks
+from workers.evaluation import plan_evaluation_chunks
+from workers.jobspec import JobSpec
+from workers.runtime import Runtime
 
 
 @pytest.mark.parametrize("n", [1, 7, 10, 11, 200, 2000, 5000])
@@ -22,3 +26,29 @@ def test_chunk_count_adapts_to_the_job_and_the_workers():
     assert len(plan_chunks(symbols, processes=8, chunks_per_process=3, min_chunk_size=10)) == 24
     assert len(plan_chunks(symbols[:25], processes=8, chunks_per_process=3, min_chunk_size=10)) == 3
     assert plan_chunks([], processes=2, chunks_per_process=2, min_chunk_size=10) == []
+
+
+def _evaluation(symbols: int, dates: int) -> JobSpec:
+    days = [f"2017-01-{d:02d}" for d in range(1, dates + 1)]
+    return JobSpec.new(
+        owner=None, code="result = 1", code_sha256="0" * 64, kind="evaluation",
+        symbols=[f"S{i}" for i in range(symbols)], evaluation={"dates": days},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("symbols", "dates", "chunks"),
+    [
+        (500, 252, 26),  # daily over a year: about a second of runs a chunk, not 4 of 8 s
+        (500, 101, 11),  # weekly over two years
+        (40, 252, 4),  # small: still a few per process
+        (2, 10, 1),  # tiny: one chunk (at least min_chunk_size runs)
+        (5000, 252, 252),
+    ],
+)
+def test_evaluation_chunks_hold_about_a_second_of_runs(symbols, dates, chunks):
+    rt = Runtime(Settings.from_env({}).with_overrides(worker_processes=2))
+    planned = plan_evaluation_chunks(_evaluation(symbols, dates), rt)
+    assert len(planned) == chunks
+    assert [s for chunk in planned for s in chunk] == [f"S{i}" for i in range(symbols)]
+    assert max(map(len, planned)) - min(map(len, planned)) <= 1
