@@ -23,6 +23,7 @@ from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
 
 from sandbox.compile_budget import check_compile_budget
 from sandbox.errors import ScriptSecurityError, ScriptSyntaxError
+from sandbox.index_errors import Subscripts, subscript_operands
 from sandbox.namespace import SCRIPT_NAMES
 from sandbox.undefined_names import undefined_name
 
@@ -58,6 +59,8 @@ class CompiledScript:
 
     code: CodeType
     sha256: str
+    # How to read again the operands of its plain subscripts (index_errors.py).
+    subscripts: Subscripts = ()
 
 
 def code_sha256(code: str) -> str:
@@ -85,9 +88,17 @@ def _compile_cached(source: str) -> CompiledScript:
 
 
 class _ScriptTransformer(RestrictingNodeTransformer):
-    """RestrictedPython's own policy, plus augmented assignment of items (``counts[k] += 1``).
+    """RestrictedPython's own policy, with reads of items and augmented assignment of names
+    left as Python compiles them, plus augmented assignment of items (``counts[k] += 1``).
 
-    RestrictedPython refuses that form outright. Here it becomes one guarded call,
+    ``xs[i]`` stays a plain subscript, not ``_getitem_(xs, i)``, and ``n += 1`` stays itself,
+    not ``n = _inplacevar_("+=", n, 1)``: our guards for both let everything through (every
+    type a script can reach may be indexed, and an augmented name is the script's own), and
+    their calls cost a loop over a series a fifth of its time. (``_getitem_`` added a message,
+    which index_errors.py now makes once a run has failed.) Writes and deletions of items
+    keep their guard (``_write_``), and attribute access its own (``_getattr_``).
+
+    Augmented assignment of items RestrictedPython refuses outright. Here it becomes one call,
     ``_inplaceitem_(op, _write_(counts), k, 1)``: the container passes the same write guard as
     ``counts[k] = ...`` and the item is read and combined in guards.py as ``_getitem_`` and
     ``_inplacevar_`` would. (The container and key are evaluated once, as Python does; the
@@ -95,7 +106,14 @@ class _ScriptTransformer(RestrictingNodeTransformer):
     which only a right-hand side that changes that very item could tell apart.)
     """
 
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        if isinstance(node.ctx, ast.Load):
+            return self.node_contents_visit(node)
+        return super().visit_Subscript(node)
+
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        if isinstance(node.target, ast.Name):
+            return self.node_contents_visit(node)  # (the name is checked as any other)
         if not isinstance(node.target, ast.Subscript):
             return super().visit_AugAssign(node)
         target = node.target
@@ -128,6 +146,7 @@ def _compile_uncached(source: str) -> CompiledScript:
     # Found now (RestrictedPython rewrites the tree in place), raised once the policy's own
     # refusals are known: those say more about a script than a missing name.
     missing = undefined_name(tree, source, SCRIPT_NAMES)
+    subscripts = subscript_operands(tree)
     try:
         result = compile_restricted_exec(tree, filename=SCRIPT_FILENAME, policy=_ScriptTransformer)
     except (RecursionError, MemoryError) as exc:
@@ -142,7 +161,7 @@ def _compile_uncached(source: str) -> CompiledScript:
         raise ScriptSecurityError(message, line)
     if missing is not None:
         raise missing
-    return CompiledScript(code=result.code, sha256=code_sha256(source))
+    return CompiledScript(code=result.code, sha256=code_sha256(source), subscripts=subscripts)
 
 
 def _parse(source: str) -> ast.Module:

@@ -20,6 +20,8 @@ from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
+from sandbox.index_errors import describe_index_error
+
 _LINEAR_REGRESSION = type(statistics.linear_regression([0.0, 1.0], [0.0, 1.0]))
 # pow's integer results beyond this are no number a script can return (floats end at 1,024
 # bits) and take CPU and memory out of proportion: refused before they are computed.
@@ -152,28 +154,15 @@ def guarded_getattr(obj: object, name: str, default: object = None) -> Any:
 
 
 def guarded_getitem(obj: Any, key: Any) -> Any:
-    """``obj[key]``; an index past either end of a series says how long the series is."""
+    """``obj[key]`` as ``_inplaceitem_`` reads it (``counts[k] += 1``); an index past either
+    end of a series says how long the series is, as a plain read's does (index_errors.py)."""
     try:
         return obj[key]
     except IndexError:
-        tp = type(obj)
-        if type(key) is not int or (tp is not tuple and tp is not list):
+        message = describe_index_error(obj, key)
+        if message is None:
             raise
-        raise IndexError(_index_message(obj, key, tp is tuple)) from None
-
-
-def _index_message(obj: tuple | list, key: int, series: bool) -> str:
-    size = len(obj)
-    kind = "series" if series else "list"
-    if key < 0:
-        message = f"index {key} reaches back past the start: this {kind} holds {size} values"
-        if series:
-            message += (
-                f" (one per bar: the window holds {size} bars); ask for more history with "
-                f"`lookback` (up to 2,520 trading days)"
-            )
-        return message
-    return f"index {key} is past the end: this {kind} holds {size} values (0 to {size - 1})"
+        raise IndexError(message) from None
 
 
 _WRITABLE = (dict, list)

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from sandbox.compiler import SCRIPT_FILENAME
+from sandbox.index_errors import Subscripts, index_message
 
 MAX_RESULT_KEYS = 50
 MAX_KEY_LENGTH = 100  # stored bytes (JSON-escaped), as every cap here
@@ -186,13 +187,14 @@ def script_line(tb: TracebackType | None) -> int | None:
     return line
 
 
-def from_exception(exc: BaseException) -> dict[str, Any]:
-    """A per-symbol error from an exception a script raised (or caused)."""
+def from_exception(exc: BaseException, subscripts: Subscripts = ()) -> dict[str, Any]:
+    """A per-symbol error from an exception a script raised (or caused); ``subscripts``
+    (the script's, compiler.py) let an index past a series' end say its length."""
     kind = type(exc).__name__
     # Scripts cannot define classes, so ``exc`` is a builtin exception (or one of the
     # standard library's) and ``str`` runs no user code; it can still fail (huge ints).
     try:
-        message = str(exc) or kind
+        message = index_message(exc, subscripts, SCRIPT_FILENAME) or str(exc) or kind
     except Exception:  # a message that cannot be rendered is no reason to lose the outcome
         message = kind
     return error(kind, message, script_line(exc.__traceback__))

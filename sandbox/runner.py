@@ -88,7 +88,8 @@ def run_symbol(
     except RunnerAbort:
         raise
     except BaseException as exc:  # anything the script raises is its own outcome
-        return outcome(None, from_exception(exc), out.text(), take_warnings())
+        err = from_exception(exc, script.subscripts)
+        return outcome(None, err, out.text(), take_warnings())
     warnings = take_warnings()
     value = g.get("result", _MISSING)
     if value is _MISSING:

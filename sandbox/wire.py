@@ -105,7 +105,8 @@ def encode(
         records.append((item.symbol, dates, item.info, *place, item.start, item.stop, ref))
     limits = (float(cpu_seconds), int(stdout_bytes), int(memory_mb))
     header = marshal.dumps(
-        (script.code, script.sha256, params_json, limits, tuple(records)), _FORMAT
+        (script.code, script.sha256, script.subscripts, params_json, limits, tuple(records)),
+        _FORMAT,
     )
     return [_PREFIX.pack(len(header)), header, *series]
 
@@ -115,10 +116,9 @@ def decode(blob: memoryview) -> Chunk:
     (length,) = _PREFIX.unpack_from(blob)
     start = _PREFIX.size
     header = marshal.loads(blob[start : start + length])  # noqa: S302 - see the docstring
-    code, sha256, params_json, limits, records = header
-    return Chunk(
-        CompiledScript(code, sha256), params_json, *limits, records, blob[start + length :]
-    )
+    code, sha256, subscripts, params_json, limits, records = header
+    script = CompiledScript(code, sha256, subscripts)
+    return Chunk(script, params_json, *limits, records, blob[start + length :])
 
 
 def _plain_reference(
