@@ -1,14 +1,13 @@
 """Finishing an evaluation: its figures, computed once from the panel and the closes (read
-once per job), stored beside the job with the panel's CSV rows, then the job's end."""
+once per job), stored beside the job with the panel's numbers (panel.csv is made of them
+when downloaded: workers/panel_csv.py), then the job's end."""
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import math
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -22,7 +21,8 @@ from workers.deadlines import timed_out
 from workers.figures import Figures, compute_table, forward_returns
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
-from workers.panel import ROWS_PER_BLOCK, PanelStore
+from workers.panel import PanelStore
+from workers.panel_csv import pack
 from workers.runtime import Runtime
 from workers.status import JobStatus
 
@@ -52,11 +52,54 @@ def finish_evaluation(store: JobStore, spec: JobSpec, status: JobStatus, *, rt: 
     return finished
 
 
-def evaluate(panel: PanelStore, spec: JobSpec, *, rt: Runtime) -> tuple[dict[str, Any], list[str]]:
-    """The ``evaluation`` object and the panel's CSV blocks."""
+def evaluate(
+    panel: PanelStore, spec: JobSpec, *, rt: Runtime
+) -> tuple[dict[str, Any], list[bytes]]:
+    """The ``evaluation`` object and the panel's numbers, packed per date."""
     ev = spec.evaluation or {}
     dates: list[str] = ev["dates"]
     horizons: list[int] = ev["horizons"]
+    # The closes and sectors load (a query of a few tenths of a second) while the panel is
+    # read from Redis: the job's end waits for the longer of the two, not for both.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        market = pool.submit(_market_data, spec, rt)
+        values, runs, errors, examples = _panel_values(panel, spec)
+        closes, sectors = market.result()
+    figures = compute_table(
+        pd.DataFrame(values, index=dates, columns=spec.symbols),
+        forward_returns(closes, dates, horizons),
+        quantiles=ev["quantiles"],
+        neutralize=ev.get("neutralize"),
+        sectors=sectors,
+    )
+    finite = int(np.isfinite(values).sum())
+    evaluation = {
+        "dates": len(dates),
+        "symbols": len(spec.symbols),
+        "runs": runs,
+        "coverage": finite / (len(dates) * len(spec.symbols)) if dates and spec.symbols else 0.0,
+        "dates_skipped": figures.dates_skipped,
+        "errors_by_type": dict(errors.most_common()),
+        "error_examples": _examples(examples),
+        "horizons": figures.horizons,
+        "ic_series": figures.ic_series,
+    }
+    return evaluation, list(packed_dates(spec, values, figures))
+
+
+def _market_data(spec: JobSpec, rt: Runtime) -> tuple[list[tuple[str, str, float]], dict[str, Any]]:
+    ev = spec.evaluation or {}
+    with session_scope(rt.market_engine) as session:
+        closes = load_closes(spec.symbols, session=session, last=date.fromisoformat(ev["until"]))
+        return list(closes), load_sectors(spec.symbols, session=session)
+
+
+def _panel_values(
+    panel: PanelStore, spec: JobSpec
+) -> tuple[np.ndarray, int, Counter[str], list[dict[str, Any]]]:
+    """The panel's values as a table (dates x symbols, NaN: none), its runs, and its errors
+    by type with their examples."""
+    dates: list[str] = (spec.evaluation or {})["dates"]
     column = {s: j for j, s in enumerate(spec.symbols)}
     values = np.full((len(dates), len(spec.symbols)), np.nan)
     errors: Counter[str] = Counter()
@@ -78,29 +121,7 @@ def evaluate(panel: PanelStore, spec: JobSpec, *, rt: Runtime) -> tuple[dict[str
             )
         elif isinstance(outcome.get("value"), (int, float)) and symbol in column:
             values[index, column[symbol]] = float(outcome["value"])
-    with session_scope(rt.market_engine) as session:
-        closes = load_closes(spec.symbols, session=session, last=date.fromisoformat(ev["until"]))
-        sectors = load_sectors(spec.symbols, session=session)
-    figures = compute_table(
-        pd.DataFrame(values, index=dates, columns=spec.symbols),
-        forward_returns(closes, dates, horizons),
-        quantiles=ev["quantiles"],
-        neutralize=ev.get("neutralize"),
-        sectors=sectors,
-    )
-    finite = int(np.isfinite(values).sum())
-    evaluation = {
-        "dates": len(dates),
-        "symbols": len(spec.symbols),
-        "runs": runs,
-        "coverage": finite / (len(dates) * len(spec.symbols)) if dates and spec.symbols else 0.0,
-        "dates_skipped": figures.dates_skipped,
-        "errors_by_type": dict(errors.most_common()),
-        "error_examples": _examples(examples),
-        "horizons": figures.horizons,
-        "ic_series": figures.ic_series,
-    }
-    return evaluation, list(csv_blocks(spec, values, figures))
+    return values, runs, errors, examples
 
 
 def _examples(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -115,55 +136,12 @@ def _examples(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for _, e in ranked[:MAX_ERROR_EXAMPLES]]
 
 
-def panel_header(horizons: list[int]) -> list[str]:
-    return [
-        "date",
-        "symbol",
-        "value",
-        *(f"quantile_{h}" for h in horizons),
-        *(f"forward_{h}" for h in horizons),
-    ]
-
-
-def csv_blocks(spec: JobSpec, values: np.ndarray, figures: Figures) -> Iterator[str]:
-    """The panel's rows (every symbol-date, by date then the job's symbol order) as CSV text
-    in blocks of ``ROWS_PER_BLOCK``, the header first. ``values`` and the figures' tables
-    are aligned with the job's dates x symbols; each column is made text a date at a time."""
-    ev = spec.evaluation or {}
-    horizons: list[int] = ev["horizons"]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(panel_header(horizons))
-    symbols = [_quoted(s) for s in spec.symbols]
-    rows = 0
-    for i, day in enumerate(ev["dates"]):
-        columns = [
-            _floats(values[i]),
-            *(_ints(figures.quantile_table[h][i]) for h in horizons),
-            *(_floats(figures.forward_table[h][i]) for h in horizons),
-        ]
-        for symbol, *cells in zip(symbols, *columns, strict=True):
-            out.write(f"{day},{symbol},{','.join(cells)}\n")
-            rows += 1
-            if rows % ROWS_PER_BLOCK == 0:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-    if out.tell():
-        yield out.getvalue()
-
-
-def _quoted(text: str) -> str:
-    """``text`` as one CSV field (quoted when it holds a comma, quote or line break)."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow([text])
-    return out.getvalue()
-
-
-def _floats(row: np.ndarray) -> list[str]:
-    finite = math.isfinite
-    return [repr(x) if finite(x) else "" for x in row.tolist()]
-
-
-def _ints(row: np.ndarray) -> list[str]:
-    return [str(x) if x else "" for x in row.tolist()]
+def packed_dates(spec: JobSpec, values: np.ndarray, figures: Figures) -> Iterator[bytes]:
+    """The panel's numbers, a packed row set per rebalance date (workers/panel_csv.py)."""
+    horizons: list[int] = (spec.evaluation or {})["horizons"]
+    for i in range(len(values)):
+        yield pack(
+            values[i],
+            [figures.quantile_table[h][i] for h in horizons],
+            [figures.forward_table[h][i] for h in horizons],
+        )

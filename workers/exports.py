@@ -11,6 +11,8 @@ from typing import Any
 from workers.jobstore import JobStore
 from workers.jobview import Job
 from workers.panel import PanelStore
+from workers.panel_csv import csv_blocks as panel_csv_blocks
+from workers.panel_csv import drain
 
 ROWS_PER_BLOCK = 1000
 
@@ -39,22 +41,18 @@ def results_csv(job: Job) -> Iterator[str]:
             cells = [_number(value)] + [""] * (len(columns) - 1)
         writer.writerow([symbol, *cells, err.get("type", ""), err.get("message", "")])
         if count % ROWS_PER_BLOCK == 0:
-            yield _drain(out)
+            yield drain(out)
     if out.tell():
-        yield _drain(out)
+        yield drain(out)
 
 
-def panel_csv(store: JobStore, job: Job) -> Iterator[bytes]:
-    """The finished evaluation's panel, as the finisher wrote it (workers/evaluation_finish)."""
-    return PanelStore(store.r, ttl_seconds=store.ttl).row_blocks(job.id)
+def panel_csv(store: JobStore, job: Job) -> Iterator[str]:
+    """The finished evaluation's panel, made CSV from the numbers its finisher stored."""
+    spec = json.loads(job.fields["evaluation_spec"])
+    symbols: list[str] = json.loads(job.fields["symbols"])
+    rows = PanelStore(store.r, ttl_seconds=store.ttl).packed_rows(job.id)
+    return panel_csv_blocks(spec["dates"], symbols, spec["horizons"], rows)
 
 
 def _number(value: Any) -> str:
     return "" if value is None else repr(value)
-
-
-def _drain(out: io.StringIO) -> str:
-    text = out.getvalue()
-    out.seek(0)
-    out.truncate()
-    return text

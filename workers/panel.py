@@ -4,7 +4,8 @@ Keys (with the job's TTL):
 
 - ``calc:job:{id}:panel``       hash: ``"{date index}|{symbol}"`` -> the run's outcome (JSON,
                                 value or error, no stdout), each written once (``HSETNX``)
-- ``calc:job:{id}:rows``        list: the finished panel as CSV blocks (``panel.csv`` streams them)
+- ``calc:job:{id}:rows``        list: the finished panel's numbers, one packed row set per
+                                rebalance date (``panel.csv`` is made of them: panel_csv.py)
 - ``calc:job:{id}:evaluation``  string: the finished figures (API.md's ``evaluation``)
 
 Progress is the panel's length, so a redelivered chunk cannot count a run twice.
@@ -22,7 +23,7 @@ from workers.keys import job_key, job_part
 from workers.redis_text import text
 from workers.tallies import RECORD_WITH_TALLIES, tally_args
 
-ROWS_PER_BLOCK = 2000
+DATES_PER_READ = 8
 _SCAN_COUNT = 5000
 
 
@@ -112,18 +113,18 @@ class PanelStore:
             index, symbol = parse_field(raw)
             yield index, symbol, orjson.loads(value)
 
-    def save_result(self, job_id: str, evaluation: dict[str, Any], blocks: Iterable[str]) -> bool:
-        """Store the figures and the panel's CSV blocks once (the first finisher's stay)."""
+    def save_result(self, job_id: str, evaluation: dict[str, Any], rows: Iterable[bytes]) -> bool:
+        """Store the figures and the panel's packed rows once (the first finisher's stay)."""
         if not self.r.set(
             self.evaluation_key(job_id), orjson.dumps(evaluation), nx=True, ex=self.ttl
         ):
             return False
         pipe = self.r.pipeline(transaction=False)
-        rows = self.rows_key(job_id)
-        pipe.delete(rows)
-        for block in blocks:
-            pipe.rpush(rows, block)
-        pipe.expire(rows, self.ttl)
+        key = self.rows_key(job_id)
+        pipe.delete(key)
+        for row in rows:
+            pipe.rpush(key, row)
+        pipe.expire(key, self.ttl)
         pipe.execute()
         return True
 
@@ -131,16 +132,16 @@ class PanelStore:
         raw = self.r.get(self.evaluation_key(job_id))
         return None if raw is None else orjson.loads(raw)
 
-    def row_blocks(self, job_id: str) -> Iterator[bytes]:
-        """The panel's CSV blocks in order, a few at a time (nothing built whole in memory)."""
+    def packed_rows(self, job_id: str) -> Iterator[bytes]:
+        """The panel's packed row sets in date order, a few at a time (never all in memory)."""
         key = self.rows_key(job_id)
         start = 0
         while True:
-            blocks = self.r.lrange(key, start, start + 9)
-            if not blocks:
+            rows = self.r.lrange(key, start, start + DATES_PER_READ - 1)
+            if not rows:
                 return
-            yield from blocks
-            start += len(blocks)
+            yield from rows
+            start += len(rows)
 
     def discard(self, job_id: str) -> None:
         self.r.delete(self.panel_key(job_id), self.rows_key(job_id), self.evaluation_key(job_id))
