@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from db.models import Execution
 from db.session import make_engine, session_scope
-from tests.api.helpers import sample_symbols
+from tests.api.helpers import PANEL_HEADER_1_5, sample_symbols
 from tests.conftest import SAMPLE_PRICES
 from tests.e2e.conftest import children_of
 
@@ -176,15 +176,7 @@ def test_an_evaluation_completes_with_its_figures_and_panel(live):
         assert all(-1 <= ic <= 1 for _, ic in ev["ic_series"][h])
 
     rows = panel_rows(live, job_id)
-    assert list(rows[0]) == [
-        "date",
-        "symbol",
-        "value",
-        "quantile_1",
-        "quantile_5",
-        "forward_1",
-        "forward_5",
-    ]
+    assert list(rows[0]) == PANEL_HEADER_1_5
     assert sorted((r["date"], r["symbol"]) for r in rows) == sorted(
         (d, s) for d in dates for s in SYMBOLS
     )
