@@ -335,18 +335,9 @@ def _inputs(
     for symbol in symbols:
         bars = data.bars.get(symbol)
         if bars is not None:
-            items.append(
-                SymbolInput(
-                    symbol=symbol,
-                    dates=bars.dates,
-                    open=bars.open,
-                    high=bars.high,
-                    low=bars.low,
-                    close=bars.close,
-                    volume=bars.volume,
-                    info=data.info.get(symbol) or {"name": None, "sector": None, "industry": None},
-                )
-            )
+            info = data.info.get(symbol) or {"name": None, "sector": None, "industry": None}
+            series = (bars.open, bars.high, bars.low, bars.close, bars.volume)
+            items.append(SymbolInput(symbol, bars.dates, *series, info))
         elif symbol in data.known:
             err = {"type": "NoData", "message": f"no price data for {symbol}{window}"}
             missing.append((symbol, {"value": None, "error": err}))
