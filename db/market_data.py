@@ -27,6 +27,7 @@ from sqlalchemy import (
     type_coerce,
     values,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from db.models import StockDailyData, StockDataVersion, StockInfo
@@ -132,6 +133,17 @@ def data_versions(symbols: Sequence[str], *, session: Session) -> dict[str, int]
         select(_versions.symbol, _versions.version).where(_versions.symbol.in_(wanted))
     )
     return {symbol: version for symbol, version in rows}
+
+
+def optional_data_versions(symbols: Sequence[str], *, session: Session) -> dict[str, int]:
+    """Data versions, or none when the market database has no versions table (an external,
+    read-only database): then nothing is cached, which is always correct. A savepoint keeps
+    the failed query from spoiling the caller's transaction."""
+    try:
+        with session.begin_nested():
+            return data_versions(symbols, session=session)
+    except SQLAlchemyError:
+        return {}
 
 
 def _bars_query(

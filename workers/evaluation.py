@@ -21,10 +21,9 @@ from datetime import date
 from typing import Any
 
 import redis
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from db.market_data import ChunkData, data_versions, load_chunk
+from db.market_data import ChunkData, load_chunk, optional_data_versions
 from db.market_index import data_version
 from db.session import session_scope
 from logconfig import job_fields
@@ -341,11 +340,7 @@ def _should_yield(share: Share | None, started: float, rt: Runtime) -> bool:
 
 
 def _versions(symbols: list[str], session: Session) -> dict[str, int]:
-    try:
-        with session.begin_nested():
-            return data_versions(symbols, session=session)
-    except SQLAlchemyError:
-        return {}
+    return optional_data_versions(symbols, session=session)
 
 
 def _cache_keys(

@@ -21,6 +21,7 @@ from workers.deadlines import timed_out
 from workers.figures import Figures, compute_table, forward_returns
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
+from workers.keys import FIGURES_CLAIM_PART, job_part
 from workers.panel import PanelStore
 from workers.panel_csv import pack
 from workers.runtime import Runtime
@@ -36,7 +37,9 @@ def finish_evaluation(store: JobStore, spec: JobSpec, status: JobStatus, *, rt: 
     """Compute and store the figures of what finished, then end the job with ``status``;
     whoever claims the figures first does both (others return False)."""
     panel = PanelStore(store.r, ttl_seconds=store.ttl)
-    if not store.r.set(panel.figures_claim_key(spec.job_id), 1, nx=True, ex=FIGURES_CLAIM_SECONDS):
+    if not store.r.set(
+        job_part(spec.job_id, FIGURES_CLAIM_PART), 1, nx=True, ex=FIGURES_CLAIM_SECONDS
+    ):
         return False
     error = timed_out(spec.wall_seconds).error if status is JobStatus.TIMED_OUT else None
     try:

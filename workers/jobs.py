@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.audit import AuditedJob, record_submitted
 from db.evaluation_data import load_sectors
-from db.market_data import ChunkData, data_versions, latest_date, load_chunk
+from db.market_data import ChunkData, latest_date, load_chunk, optional_data_versions
 from db.market_index import data_version
 from db.session import session_scope
 from logconfig import job_fields
@@ -177,7 +177,7 @@ def _run_symbols(
     as_of = date.fromisoformat(spec.as_of) if spec.as_of else None
     # The session is closed before any user code runs (STYLE 12).
     with session_scope(rt.market_engine) as session:
-        versions = _versions(todo, session) if as_of else {}
+        versions = optional_data_versions(todo, session=session) if as_of else {}
         ref_version = data_version(session=session) if spec.reference else None
         keys = _cache_keys(spec, versions, ref_version)
         hits = result_cache.fetch(store.r, keys)
@@ -259,16 +259,6 @@ def _load(
     return merge(cached, loaded) if cached else loaded
 
 
-def _versions(symbols: list[str], session: Session) -> dict[str, int]:
-    """Data versions, or none when the market database has no versions table (an external,
-    read-only database): then nothing is cached, which is always correct."""
-    try:
-        with session.begin_nested():
-            return data_versions(symbols, session=session)
-    except SQLAlchemyError:
-        return {}
-
-
 def _cache_keys(
     spec: JobSpec, versions: dict[str, int], ref_version: int | None
 ) -> result_cache.CacheKeys:
@@ -345,18 +335,9 @@ def _inputs(
     for symbol in symbols:
         bars = data.bars.get(symbol)
         if bars is not None:
-            items.append(
-                SymbolInput(
-                    symbol=symbol,
-                    dates=bars.dates,
-                    open=bars.open,
-                    high=bars.high,
-                    low=bars.low,
-                    close=bars.close,
-                    volume=bars.volume,
-                    info=data.info.get(symbol) or {"name": None, "sector": None, "industry": None},
-                )
-            )
+            info = data.info.get(symbol) or {"name": None, "sector": None, "industry": None}
+            series = (bars.open, bars.high, bars.low, bars.close, bars.volume)
+            items.append(SymbolInput(symbol, bars.dates, *series, info))
         elif symbol in data.known:
             err = {"type": "NoData", "message": f"no price data for {symbol}{window}"}
             missing.append((symbol, {"value": None, "error": err}))

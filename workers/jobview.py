@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from workers.keys import job_key, job_part, owner_index, owner_key
+from workers.keys import FIGURES_PART, PANEL_PART, job_key, job_part, owner_index, owner_key
 from workers.redis_text import decoded, text
 from workers.status import JobStatus
 from workers.tallies import tallies
@@ -169,8 +169,8 @@ def _load_evaluation(
 ) -> Job:
     """An evaluation: progress over its panel, and once finished its figures."""
     pipe = client.pipeline(transaction=False)
-    pipe.hlen(job_part(job_id, "panel"))
-    pipe.get(job_part(job_id, "evaluation"))
+    pipe.hlen(job_part(job_id, PANEL_PART))
+    pipe.get(job_part(job_id, FIGURES_PART))
     done, evaluation = pipe.execute()
     if with_figures:
         h = {**h, "evaluation": text(evaluation) if evaluation is not None else "null"}

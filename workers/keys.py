@@ -31,8 +31,12 @@ from __future__ import annotations
 import hashlib
 
 PREFIX = "calc"
-# An evaluation's keys beside its job (workers/panel.py): panel, CSV rows, figures, their claim.
-EVALUATION_PARTS = ("panel", "rows", "evaluation", "evaluation:claim")
+# An evaluation's keys beside its job (workers/panel.py), for ``job_part``: its runs, its
+# panel's CSV rows, its figures, and the claim of whoever makes the figures (from then on the
+# panel takes no more runs). Named once here, so the stores and the job view cannot disagree.
+PANEL_PART, ROWS_PART, FIGURES_PART = "panel", "rows", "evaluation"
+FIGURES_CLAIM_PART = "evaluation:claim"
+EVALUATION_PARTS = (PANEL_PART, ROWS_PART, FIGURES_PART, FIGURES_CLAIM_PART)
 
 
 def owner_key(owner: str | None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import redis
 
-from workers.keys import job_key, job_part
+from workers.keys import FIGURES_CLAIM_PART, FIGURES_PART, PANEL_PART, ROWS_PART, job_key, job_part
 from workers.redis_text import text
 from workers.tallies import RECORD_WITH_TALLIES, tally_args
 
@@ -44,23 +44,6 @@ class PanelStore:
         self.ttl = ttl_seconds
         self._record = client.register_script(RECORD_WITH_TALLIES)
 
-    @staticmethod
-    def panel_key(job_id: str) -> str:
-        return job_part(job_id, "panel")
-
-    @staticmethod
-    def rows_key(job_id: str) -> str:
-        return job_part(job_id, "rows")
-
-    @staticmethod
-    def evaluation_key(job_id: str) -> str:
-        return job_part(job_id, "evaluation")
-
-    @staticmethod
-    def figures_claim_key(job_id: str) -> str:
-        """Set by whoever makes the figures; from then on the panel takes no more runs."""
-        return job_part(job_id, "evaluation:claim")
-
     def record(self, job_id: str, outcomes: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Write each run's outcome once (keyed by ``field``), counting its error and warnings
         into the job's tallies as it is first written; answer how many runs are done."""
@@ -77,7 +60,7 @@ class PanelStore:
         pipe.evalsha(self._record.sha, len(keys), *keys, *self._record_args(outcomes))
 
     def _record_keys(self, job_id: str) -> list[str]:
-        return [self.panel_key(job_id), job_key(job_id), self.figures_claim_key(job_id)]
+        return [job_part(job_id, PANEL_PART), job_key(job_id), job_part(job_id, FIGURES_CLAIM_PART)]
 
     def load_script(self) -> None:
         self.r.script_load(RECORD_WITH_TALLIES)
@@ -96,7 +79,7 @@ class PanelStore:
         return args
 
     def done(self, job_id: str) -> int:
-        return int(self.r.hlen(self.panel_key(job_id)))
+        return int(self.r.hlen(job_part(job_id, PANEL_PART)))
 
     def recorded(self, job_id: str, fields: Iterable[str]) -> set[str]:
         """Which of ``fields`` are recorded: a chunk asks for its own runs only (the whole
@@ -104,23 +87,23 @@ class PanelStore:
         wanted = list(fields)
         if not wanted:
             return set()
-        present = self.r.hmget(self.panel_key(job_id), wanted)
+        present = self.r.hmget(job_part(job_id, PANEL_PART), wanted)
         return {f for f, value in zip(wanted, present, strict=True) if value is not None}
 
     def outcomes(self, job_id: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
         """Every recorded run: (date index, symbol, outcome), read in batches."""
-        for raw, value in self.r.hscan_iter(self.panel_key(job_id), count=_SCAN_COUNT):
+        for raw, value in self.r.hscan_iter(job_part(job_id, PANEL_PART), count=_SCAN_COUNT):
             index, symbol = parse_field(raw)
             yield index, symbol, orjson.loads(value)
 
     def save_result(self, job_id: str, evaluation: dict[str, Any], rows: Iterable[bytes]) -> bool:
         """Store the figures and the panel's packed rows once (the first finisher's stay)."""
         if not self.r.set(
-            self.evaluation_key(job_id), orjson.dumps(evaluation), nx=True, ex=self.ttl
+            job_part(job_id, FIGURES_PART), orjson.dumps(evaluation), nx=True, ex=self.ttl
         ):
             return False
         pipe = self.r.pipeline(transaction=False)
-        key = self.rows_key(job_id)
+        key = job_part(job_id, ROWS_PART)
         pipe.delete(key)
         for row in rows:
             pipe.rpush(key, row)
@@ -129,12 +112,12 @@ class PanelStore:
         return True
 
     def evaluation(self, job_id: str) -> dict[str, Any] | None:
-        raw = self.r.get(self.evaluation_key(job_id))
+        raw = self.r.get(job_part(job_id, FIGURES_PART))
         return None if raw is None else orjson.loads(raw)
 
     def packed_rows(self, job_id: str) -> Iterator[bytes]:
         """The panel's packed row sets in date order, a few at a time (never all in memory)."""
-        key = self.rows_key(job_id)
+        key = job_part(job_id, ROWS_PART)
         start = 0
         while True:
             rows = self.r.lrange(key, start, start + DATES_PER_READ - 1)
@@ -144,4 +127,8 @@ class PanelStore:
             start += len(rows)
 
     def discard(self, job_id: str) -> None:
-        self.r.delete(self.panel_key(job_id), self.rows_key(job_id), self.evaluation_key(job_id))
+        self.r.delete(
+            job_part(job_id, PANEL_PART),
+            job_part(job_id, ROWS_PART),
+            job_part(job_id, FIGURES_PART),
+        )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Unpack
 
 import pandas as pd
-import requests
 
 from calc_client.job import Evaluation, Job, results_frame
-from calc_client.transport import Transport
+from calc_client.transport import Transport, TransportOptions
 
 
 def _day(value: date | str | None) -> str | None:
@@ -28,23 +27,19 @@ class Client:
     """A connection to the service at ``url`` (e.g. ``http://localhost:8000``).
 
     ``token``: the bearer token when the service runs with ``CALC_AUTH=required``. Requests
-    are retried on 429 and 503 after the answer's ``Retry-After`` (``retries`` times).
-    ``session``: a ``requests.Session`` of your own (proxies, certificates, adapters).
+    are retried on 429 and 503 after the answer's ``Retry-After`` (``retries`` times, each
+    wait at most ``max_wait`` seconds) and wait ``timeout`` seconds for an answer (defaults:
+    ``Transport``'s). ``session``: a ``requests.Session`` of your own (proxies, certificates,
+    adapters).
     """
 
     def __init__(
-        self,
-        url: str,
-        token: str | None = None,
-        *,
-        timeout: float = 60.0,
-        retries: int = 5,
-        max_wait: float = 30.0,
-        session: requests.Session | None = None,
+        self, url: str, token: str | None = None, **options: Unpack[TransportOptions]
     ) -> None:
-        self.transport = Transport(
-            url, token, timeout=timeout, retries=retries, max_wait=max_wait, session=session
-        )
+        unknown = sorted(options.keys() - TransportOptions.__optional_keys__)
+        if unknown:  # as the explicit keywords did: ``backoff`` and ``sleep`` are not a Client's
+            raise TypeError(f"Client() got unexpected keyword arguments: {', '.join(unknown)}")
+        self.transport = Transport(url, token, **options)
 
     def __repr__(self) -> str:
         return f"<calc_client.Client {self.transport.base}>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import requests
 
@@ -22,6 +22,16 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+class TransportOptions(TypedDict, total=False):
+    """The options of ``Transport`` a ``Client`` takes and passes on, so their defaults stand
+    in one place (``Transport.__init__``); ``backoff`` and ``sleep`` stay the transport's."""
+
+    timeout: float
+    retries: int
+    max_wait: float
+    session: requests.Session | None
 
 
 class Transport:

@@ -10,6 +10,10 @@ from functools import cache
 from tests.conftest import SAMPLE_PRICES, SAMPLE_STOCKS
 
 BASE = "/api/custom-calculations"
+# panel.csv's header for horizons [1, 5], as the evaluation tests ask: the value, each horizon's
+# quantile, then each horizon's forward return. One literal, so the API tests and the end-to-end
+# tests check the same header.
+PANEL_HEADER_1_5 = ["date", "symbol", "value", "quantile_1", "quantile_5", "forward_1", "forward_5"]
 
 
 def make_token(runner, user: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from db.models import Execution
 from db.session import make_engine, session_scope
-from tests.api.helpers import BASE, closes, run_job, wait_done
+from tests.api.helpers import BASE, PANEL_HEADER_1_5, closes, run_job, wait_done
 from workers.evaluation_plan import EvaluationPlan, PlanError, plan_dates
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -72,15 +72,7 @@ def test_an_evaluation_runs_every_symbol_date_point_in_time(client):
         assert -1 <= figures["ic_mean"] <= 1
         assert figures["ic_dates"] == ev["dates"]
     rows = panel_rows(client, job["job_id"])
-    assert list(rows[0]) == [
-        "date",
-        "symbol",
-        "value",
-        "quantile_1",
-        "quantile_5",
-        "forward_1",
-        "forward_5",
-    ]
+    assert list(rows[0]) == PANEL_HEADER_1_5
     assert len(rows) == ev["dates"] * len(SYMBOLS)
     # Each value is the script on the bars up to its date, as POST /execute with as_of.
     aapl = closes("AAPL")

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,10 +125,22 @@ def _children_cpu(pid: int) -> dict[int, float]:
     return found
 
 
-def start_worker(env: dict[str, str], name: str, logs: Path) -> subprocess.Popen:
-    with open(logs / f"worker-{name}.log", "ab") as out:  # the child keeps its own copy
+def start_worker(
+    env: dict[str, str],
+    name: str,
+    logs: Path,
+    *,
+    log: Path | None = None,
+    under: Sequence[str] = (),
+    events: bool = True,
+) -> subprocess.Popen:
+    """A prefork ``celery worker`` of two pool processes, node ``name``, logging to ``log`` (by
+    default ``worker-<name>.log`` under ``logs``); ``under`` is a command that runs it (a
+    seccomp filter, say): one helper, so every test starts its workers the same way."""
+    with open(log or logs / f"worker-{name}.log", "ab") as out:  # the child keeps its own copy
         return subprocess.Popen(
             [
+                *under,
                 str(BIN / "celery"),
                 "-A",
                 "workers.celery_app",
@@ -141,7 +153,7 @@ def start_worker(env: dict[str, str], name: str, logs: Path) -> subprocess.Popen
                 f"{name}@%h",
                 "--loglevel",
                 "INFO",
-                "--events",
+                *(["--events"] if events else []),
             ],
             cwd=PROJECT_ROOT,
             env=env,

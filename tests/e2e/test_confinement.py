@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from settings import PROJECT_ROOT
 from tests.api.helpers import sample_symbols
 from tests.conftest import SAMPLE_PRICES, SAMPLE_STOCKS
-from tests.e2e.conftest import BIN, free_port, stop
+from tests.e2e.conftest import free_port, start_web, start_worker, stop
 
 pytestmark = pytest.mark.slow
 
@@ -30,31 +29,14 @@ MISSING = (
 
 def _worker(env: dict[str, str], mode: str, log: Path) -> subprocess.Popen:
     """``celery worker`` under the refusing filter, in ``mode`` as an operator typed it."""
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.sandbox.kernel_refuses",
-                str(BIN / "celery"),
-                "-A",
-                "workers.celery_app",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "2",
-                "-n",
-                "boxed@%h",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=PROJECT_ROOT,
-            env={**env, "CALC_SANDBOX_CONFINEMENT": mode},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return start_worker(
+        {**env, "CALC_SANDBOX_CONFINEMENT": mode},
+        "boxed",
+        log.parent,
+        log=log,
+        under=(sys.executable, "-m", "tests.sandbox.kernel_refuses"),
+        events=False,
+    )
 
 
 def _sandbox_reported(url: str, before: tuple[str, ...] = ("unknown",)) -> requests.Response:
@@ -118,21 +100,7 @@ def test_refused_confinement_strict_then_relaxed(tmp_path, redis_url):
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     port = free_port()
     with open(tmp_path / "web.log", "ab") as log:
-        web = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "api:create_app()",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        web = start_web(env, log, port)
     api = f"http://127.0.0.1:{port}/api/custom-calculations"
     symbols = sample_symbols()[:6]
     strict_log, relaxed_log = tmp_path / "strict.log", tmp_path / "relaxed.log"

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from db.models import Execution
 from db.session import make_engine, session_scope
-from tests.api.helpers import sample_symbols
+from tests.api.helpers import PANEL_HEADER_1_5, sample_symbols
 from tests.conftest import SAMPLE_PRICES
 from tests.e2e.conftest import children_of
 
@@ -70,6 +70,20 @@ def submit(live, body: dict) -> str:
     assert response.status_code == 202, response.text
     assert response.json()["kind"] == "evaluation"
     return response.json()["job_id"]
+
+
+def submit_reversal(live, symbols: list[str], *, loops: int, every: int, **more: object) -> str:
+    """An evaluation of SLOW_REVERSAL with ``loops`` over ``symbols``, START to END, every
+    ``every``-th date (``more``: the rest of the body): each test's submit differs only there."""
+    body = {
+        "script": SLOW_REVERSAL.format(loops=loops),
+        "symbols": symbols,
+        "start": START,
+        "end": END,
+        "every": every,
+        **more,
+    }
+    return submit(live, body)
 
 
 def get_job(live, job_id: str) -> dict:
@@ -130,18 +144,7 @@ def seconds_between(start: str, end: str) -> float:
 def test_an_evaluation_completes_with_its_figures_and_panel(live):
     dates = rebalance_dates(SYMBOLS, every=5)
     total = len(dates) * len(SYMBOLS)
-    job_id = submit(
-        live,
-        {
-            "script": SLOW_REVERSAL.format(loops=50_000),
-            "symbols": SYMBOLS,
-            "start": START,
-            "end": END,
-            "every": 5,
-            "horizons": [1, 5],
-            "quantiles": 3,
-        },
-    )
+    job_id = submit_reversal(live, SYMBOLS, loops=50_000, every=5, horizons=[1, 5], quantiles=3)
     seen: list[int] = []
     end = time.monotonic() + 60
     while True:
@@ -176,15 +179,7 @@ def test_an_evaluation_completes_with_its_figures_and_panel(live):
         assert all(-1 <= ic <= 1 for _, ic in ev["ic_series"][h])
 
     rows = panel_rows(live, job_id)
-    assert list(rows[0]) == [
-        "date",
-        "symbol",
-        "value",
-        "quantile_1",
-        "quantile_5",
-        "forward_1",
-        "forward_5",
-    ]
+    assert list(rows[0]) == PANEL_HEADER_1_5
     assert sorted((r["date"], r["symbol"]) for r in rows) == sorted(
         (d, s) for d in dates for s in SYMBOLS
     )
@@ -204,16 +199,7 @@ def test_an_evaluation_completes_with_its_figures_and_panel(live):
 def test_an_evaluation_cancelled_midway_stops_and_keeps_what_finished(live):
     symbols = listed_throughout(16)
     total = len(rebalance_dates(symbols, every=1)) * len(symbols)  # ~2,000: minutes of work
-    job_id = submit(
-        live,
-        {
-            "script": SLOW_REVERSAL.format(loops=200_001),  # not the other tests' cache
-            "symbols": symbols,
-            "start": START,
-            "end": END,
-            "every": 1,
-        },
-    )
+    job_id = submit_reversal(live, symbols, loops=200_001, every=1)  # not the others' cache
     wait_until(
         lambda: get_job(live, job_id)["progress"]["done"] >= 20,
         timeout=30,
@@ -258,18 +244,8 @@ def test_an_evaluation_past_its_wall_limit_times_out_with_the_figures_of_what_fi
     total = len(dates) * len(symbols)
     limit = 3.0
     submitted = time.monotonic()
-    job_id = submit(
-        live,
-        {
-            "script": SLOW_REVERSAL.format(loops=20_000),
-            "symbols": symbols,
-            "start": START,
-            "end": END,
-            "every": 3,
-            "horizons": [1, 5],
-            "quantiles": 3,
-            "timeout": limit,
-        },
+    job_id = submit_reversal(
+        live, symbols, loops=20_000, every=3, horizons=[1, 5], quantiles=3, timeout=limit
     )
     job = live.poll(job_id, timeout=limit + 20)
     elapsed = time.monotonic() - submitted
