@@ -54,6 +54,19 @@ def _sandbox_reported(url: str, before: tuple[str, ...] = ("unknown",)) -> reque
     raise AssertionError("the worker never said what its sandbox got")
 
 
+def _confinement_lines(log: Path, processes: int) -> list[str]:
+    """The log's lines about sandbox confinement once each of ``processes`` pool processes
+    has had time to write its own (/health answers after the first; the others follow), and
+    a moment longer, so that a line too many would be seen too."""
+    end = time.monotonic() + 30
+    while True:
+        lines = [line for line in log.read_text().splitlines() if "sandbox confinement" in line]
+        if len(lines) >= processes or time.monotonic() > end:
+            time.sleep(0.5)
+            return [line for line in log.read_text().splitlines() if "sandbox confinement" in line]
+        time.sleep(0.2)
+
+
 def _run(api: str, symbols: list[str]) -> dict:
     body = {"script": "result = close[-1]", "symbols": symbols, "wait": 20}
     job = requests.post(f"{api}/execute", json=body, timeout=30).json()
@@ -111,8 +124,7 @@ def test_refused_confinement_strict_then_relaxed(tmp_path, redis_url):
         assert answer.json()["checks"] == {
             "database": "ok", "redis": "ok", "workers": 1, "sandbox": "refused"
         }  # fmt: skip
-        refused = [line for line in strict_log.read_text().splitlines()
-                   if "sandbox confinement" in line]  # fmt: skip
+        refused = _confinement_lines(strict_log, 2)
         assert len(refused) == 2, refused  # one line per pool process, nothing else about it
         for line in refused:
             assert (
@@ -135,8 +147,7 @@ def test_refused_confinement_strict_then_relaxed(tmp_path, redis_url):
         answer = _sandbox_reported(f"{api}/health", ("unknown", "refused"))
         assert answer.status_code == 200
         assert answer.json()["checks"]["sandbox"] == MISSING
-        said = [line for line in relaxed_log.read_text().splitlines()
-                if "sandbox confinement" in line]  # fmt: skip
+        said = _confinement_lines(relaxed_log, 2)
         assert len(said) == 2 and all(f"sandbox confinement: {MISSING}" in s for s in said), said
 
         job = _run(api, symbols)
