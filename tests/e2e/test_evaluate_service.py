@@ -29,9 +29,10 @@ pytestmark = pytest.mark.slow
 
 SYMBOLS = ["AAPL", "MSFT", "AMZN", "IBM", "CSCO", "GS", "BAC", "JPM"]
 START, END = "2017-01-03", "2017-06-30"
-# A reversal signal with some work per run (``loops`` of 50,000 take ~50 ms on this loaded
-# box, 200,000 ~0.2 s: under the 1 s CPU budget a run has), so that an evaluation over a few
-# hundred symbol-dates takes long enough to be watched, cancelled or stopped.
+# A reversal signal with some work per run (``loops`` of 100,000 take ~10 ms on this box, as
+# plain Python since augmented names compile to themselves; 200,000 ~20 ms: well under the 1 s
+# CPU budget a run has), so that an evaluation over a few hundred symbol-dates takes long
+# enough to be watched, cancelled or stopped.
 SLOW_REVERSAL = """
 n = 0
 for i in range({loops}):
@@ -144,7 +145,7 @@ def seconds_between(start: str, end: str) -> float:
 def test_an_evaluation_completes_with_its_figures_and_panel(live):
     dates = rebalance_dates(SYMBOLS, every=5)
     total = len(dates) * len(SYMBOLS)
-    job_id = submit_reversal(live, SYMBOLS, loops=50_000, every=5, horizons=[1, 5], quantiles=3)
+    job_id = submit_reversal(live, SYMBOLS, loops=100_000, every=5, horizons=[1, 5], quantiles=3)
     seen: list[int] = []
     end = time.monotonic() + 60
     while True:
@@ -198,7 +199,7 @@ def test_an_evaluation_completes_with_its_figures_and_panel(live):
 
 def test_an_evaluation_cancelled_midway_stops_and_keeps_what_finished(live):
     symbols = listed_throughout(16)
-    total = len(rebalance_dates(symbols, every=1)) * len(symbols)  # ~2,000: minutes of work
+    total = len(rebalance_dates(symbols, every=1)) * len(symbols)  # ~2,000 runs of ~20 ms: 20 s of work
     job_id = submit_reversal(live, symbols, loops=200_001, every=1)  # not the others' cache
     wait_until(
         lambda: get_job(live, job_id)["progress"]["done"] >= 20,
@@ -238,14 +239,15 @@ def test_an_evaluation_cancelled_midway_stops_and_keeps_what_finished(live):
 
 def test_an_evaluation_past_its_wall_limit_times_out_with_the_figures_of_what_finished(live):
     # Each symbol's ~40 dates run in a row: within the limit each worker process finishes a
-    # few symbols' whole histories, well short of all 48 (~2,000 runs, 10 s of work or more).
+    # few symbols' whole histories, well short of all 48 (~2,000 runs of ~10 ms: ~20 s of CPU,
+    # several times the limit on two cores even on a machine twice as fast as this one).
     symbols = listed_throughout(48)
     dates = rebalance_dates(symbols, every=3)
     total = len(dates) * len(symbols)
     limit = 3.0
     submitted = time.monotonic()
     job_id = submit_reversal(
-        live, symbols, loops=20_000, every=3, horizons=[1, 5], quantiles=3, timeout=limit
+        live, symbols, loops=100_000, every=3, horizons=[1, 5], quantiles=3, timeout=limit
     )
     job = live.poll(job_id, timeout=limit + 20)
     elapsed = time.monotonic() - submitted

@@ -235,7 +235,7 @@ def test_sorting_the_error_filter_the_line_and_print_output(tab, live):
 
 def test_cancel_stops_a_running_job(tab, live):
     page = tab.page
-    set_code(page, "total = 0\nfor i in range(400000):\n    total += i\nresult = total\n")
+    set_code(page, "total = 0\nfor i in range(1000000):\n    total += i\nresult = total\n")
     page.get_by_label("Choose").select_option(value="all")
     assert len(page.get_by_label("Symbols", exact=True).input_value().split()) >= 300
     with page.expect_response(lambda r: r.url.endswith("/execute")) as answer:

@@ -14,7 +14,7 @@ from tests.e2e.conftest import SUFFIX, stop
 
 pytestmark = pytest.mark.slow
 
-SLOW = "x = 0\nfor i in range(200000):\n    x += i\nresult = len(close) + x * 0"  # ~25 ms a symbol
+SLOW = "x = 0\nfor i in range(500000):\n    x += i\nresult = len(close) + x * 0"  # ~50 ms a symbol
 
 
 def submit(live, symbols, code=SLOW, timeout=50):
