@@ -199,7 +199,8 @@ def test_an_evaluation_completes_with_its_figures_and_panel(live):
 
 def test_an_evaluation_cancelled_midway_stops_and_keeps_what_finished(live):
     symbols = listed_throughout(16)
-    total = len(rebalance_dates(symbols, every=1)) * len(symbols)  # ~2,000 runs of ~20 ms: 20 s of work
+    # ~2,000 runs of ~20 ms: 20 s of work.
+    total = len(rebalance_dates(symbols, every=1)) * len(symbols)
     job_id = submit_reversal(live, symbols, loops=200_001, every=1)  # not the others' cache
     wait_until(
         lambda: get_job(live, job_id)["progress"]["done"] >= 20,
