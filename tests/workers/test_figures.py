@@ -229,6 +229,26 @@ def test_forward_returns_carry_the_last_close_forward_and_stop_at_the_calendar_e
     assert math.isnan(fwd[2].loc["2020-01-02", "B"])  # past the calendar's end
 
 
+def test_forward_returns_do_not_depend_on_the_order_of_the_closes_and_skip_a_missing_close():
+    closes = [
+        ("B", "2020-01-03", 3.0),
+        ("A", "2020-01-02", None),  # a bar without a close: A's close of the 1st carries on
+        ("B", "2020-01-01", 5.0),
+        ("A", "2020-01-03", 12.0),
+        ("B", "2020-01-02", 6.0),
+        ("A", "2020-01-01", 10.0),
+    ]
+    fwd = forward_returns(closes, ["2020-01-01", "2020-01-02"], (1,))
+    shuffled = forward_returns(list(reversed(closes)), ["2020-01-01", "2020-01-02"], (1,))
+    pd.testing.assert_frame_equal(fwd[1], shuffled[1])
+    assert list(fwd[1].columns) == ["A", "B"]
+    assert fwd[1].loc["2020-01-01", "A"] == 0.0
+    assert fwd[1].loc["2020-01-02", "A"] == 12.0 / 10.0 - 1
+    assert fwd[1].loc["2020-01-01", "B"] == 6.0 / 5.0 - 1
+    assert fwd[1].loc["2020-01-02", "B"] == 3.0 / 6.0 - 1
+    assert forward_returns([], ["2020-01-01"], (1,))[1].empty
+
+
 def test_the_quantile_cut_is_pandas_qcut_on_edges_ties_and_small_dates():
     """Each date is cut as ``pandas.qcut(values, q, labels=False)`` cuts it, including values
     that fall exactly on an edge (integers, sizes where n - 1 divides by q), ties, and dates
