@@ -40,15 +40,25 @@ def _evaluation(symbols: int, dates: int) -> JobSpec:
     ("symbols", "dates", "chunks"),
     [
         (500, 252, 26),  # daily over a year: about a second of runs a chunk, not 4 of 8 s
-        (500, 101, 11),  # weekly over two years
+        (500, 101, 12),  # weekly over two years: 11 rounded up to both processes' share
         (40, 252, 4),  # small: still a few per process
         (2, 10, 1),  # tiny: one chunk (at least min_chunk_size runs)
         (5000, 252, 252),
     ],
 )
-def test_evaluation_chunks_hold_about_a_second_of_runs(symbols, dates, chunks):
+def test_evaluation_chunks_hold_about_a_second_of_runs_and_fill_every_process(
+    symbols, dates, chunks
+):
     rt = Runtime(Settings.from_env({}).with_overrides(worker_processes=2))
     planned = plan_evaluation_chunks(_evaluation(symbols, dates), rt)
     assert len(planned) == chunks
     assert [s for chunk in planned for s in chunk] == [f"S{i}" for i in range(symbols)]
     assert max(map(len, planned)) - min(map(len, planned)) <= 1
+
+
+@pytest.mark.parametrize(("processes", "chunks"), [(1, 11), (2, 12), (3, 12), (4, 12), (8, 16)])
+def test_an_evaluation_last_round_of_chunks_keeps_every_process_busy(processes, chunks):
+    rt = Runtime(Settings.from_env({}).with_overrides(worker_processes=processes))
+    planned = plan_evaluation_chunks(_evaluation(500, 101), rt)
+    assert len(planned) == chunks
+    assert len(planned) % processes == 0
