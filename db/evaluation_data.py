@@ -1,7 +1,8 @@
 """The market-data queries of an evaluation: its calendar, each symbol's history, the closes.
 
 An evaluation runs a script at many dates; it reads each symbol's bars once for all of them
-(the sandbox slices each date's window) and the closes once per job for the forward returns.
+(the sandbox slices each date's window), and the closes past its last rebalance date for the
+forward returns.
 """
 
 from __future__ import annotations
@@ -42,16 +43,23 @@ def trading_calendar(symbols: Sequence[str], *, session: Session) -> list[str]:
 
 
 def load_closes(
-    symbols: Sequence[str], *, session: Session, last: dt.date | None = None
+    symbols: Sequence[str],
+    *,
+    session: Session,
+    last: dt.date | None = None,
+    after: dt.date | None = None,
 ) -> list[tuple[str, str, float]]:
-    """Every (symbol, date, close) of ``symbols`` up to ``last`` (all when None), unsorted:
-    the forward returns of an evaluation, read once per job."""
+    """Every (symbol, date, close) of ``symbols`` after ``after`` up to ``last`` (None: no
+    bound), unsorted: the forward returns of an evaluation (a chunk reads those after its
+    last rebalance date; its bars hold the rest)."""
     if not symbols:
         return []
     wanted = _wanted(symbols)
     where: list[Any] = [_bars.symbol == wanted.c.symbol]
     if last is not None:
         where.append(_bars.date <= last)
+    if after is not None:
+        where.append(_bars.date > after)
     query = select(_bars.symbol, _date_text(session), cast(_bars.close, Float)).select_from(
         wanted.join(StockDailyData.__table__, and_(*where))
     )

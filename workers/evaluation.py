@@ -6,6 +6,9 @@ The run at date ``d`` sees exactly what ``POST /execute`` with ``as_of = d`` and
 ``lookback`` sees: the symbol's last ``lookback`` bars on or before ``d``. Its outcomes are
 the result cache's too (same code, params, window and data version), so an evaluation
 repeated with other horizons or quantiles reruns nothing.
+
+A chunk also works out its symbols' forward returns (workers/forward.py) from those bars and
+the closes after the last rebalance date, and stores them for the job's figures.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
+from db.evaluation_data import load_closes
 from db.market_data import ChunkData, load_chunk, optional_data_versions
 from db.market_index import data_version
 from db.session import session_scope
@@ -33,6 +37,7 @@ from workers import result_cache
 from workers.chunking import split_evenly
 from workers.evaluation_finish import finish_evaluation
 from workers.fairqueue import Share
+from workers.forward import ForwardReturns
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
 from workers.keys import job_key
@@ -156,6 +161,7 @@ def _run(
             lookback=ev["history_bars"],
             as_of=date.fromisoformat(dates[-1]),
         )
+        later = _closes_after(symbols, ev, session=session)
         ref_version = data_version(session=session) if spec.reference else None
         ref = load_reference(  # once per chunk, over its symbols' whole series
             spec.reference,
@@ -164,6 +170,11 @@ def _run(
             client=store.r,
             database=rt.settings.market_data_url_or_default,
         )
+    if later is not None:  # the symbols' forward returns, for the job's figures
+        forward = ForwardReturns(ev["calendar"], dates, ev["horizons"])
+        series = {s: (b.dates, b.close) for s, b in data.bars.items()}
+        returns = forward.of_series(series, later, symbols)
+        panel.save_forward(spec.job_id, {s: forward.pack(r) for s, r in returns.items()})
     keys = [_cache_keys(spec, d, versions, ref_version) for d in dates]
     hits = result_cache.fetch_many(store.r, keys)
     plan = _Plan(data, spec.lookback, dates, recorded, hits, ref)
@@ -340,6 +351,22 @@ def _should_yield(share: Share | None, started: float, rt: Runtime) -> bool:
     if share is None or time.perf_counter() - started < rt.settings.evaluation_chunk_seconds:
         return False
     return share.others_waiting()
+
+
+def _closes_after(
+    symbols: list[str], ev: dict[str, Any], *, session: Session
+) -> list[tuple[str, str, float]] | None:
+    """The closes from the last rebalance date to the last a forward return reaches (the
+    chunk's bars end at that date; no run sees these), or None for a job planned without
+    its calendar (its end then works the forward returns out from every close)."""
+    if "calendar" not in ev:
+        return None
+    return load_closes(
+        symbols,
+        session=session,
+        after=date.fromisoformat(ev["dates"][-1]),
+        last=date.fromisoformat(ev["until"]),
+    )
 
 
 def _versions(symbols: list[str], session: Session) -> dict[str, int]:

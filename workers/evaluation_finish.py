@@ -1,6 +1,6 @@
-"""Finishing an evaluation: its figures, computed once from the panel and the closes (read
-once per job), stored beside the job with the panel's numbers (panel.csv is made of them
-when downloaded: workers/panel_csv.py), then the job's end."""
+"""Finishing an evaluation: its figures, computed once from the panel and the forward returns
+(which the chunks stored: workers/forward.py), stored beside the job with the panel's numbers
+(panel.csv is made of them when downloaded: workers/panel_csv.py), then the job's end."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from db.evaluation_data import load_closes, load_sectors
 from db.session import session_scope
 from logconfig import job_fields
 from workers.deadlines import timed_out
-from workers.figures import Figures, compute_table, forward_returns
+from workers.figures import Figures, compute_table
+from workers.forward import ForwardReturns
 from workers.jobspec import JobSpec
 from workers.jobstore import JobStore
 from workers.keys import FIGURES_CLAIM_PART, job_part
@@ -61,16 +62,15 @@ def evaluate(
     """The ``evaluation`` object and the panel's numbers, packed per date."""
     ev = spec.evaluation or {}
     dates: list[str] = ev["dates"]
-    horizons: list[int] = ev["horizons"]
-    # The closes and sectors load (a query of a few tenths of a second) while the panel is
-    # read from Redis: the job's end waits for the longer of the two, not for both.
+    # The forward returns and sectors are read while the panel is: the job's end waits for
+    # the longer of the two, not for both.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        market = pool.submit(_market_data, spec, rt)
+        market = pool.submit(_market_data, panel, spec, rt)
         values, runs, errors, examples = _panel_values(panel, spec)
-        closes, sectors = market.result()
+        forward, sectors = market.result()
     figures = compute_table(
         pd.DataFrame(values, index=dates, columns=spec.symbols),
-        forward_returns(closes, dates, horizons),
+        forward,
         quantiles=ev["quantiles"],
         neutralize=ev.get("neutralize"),
         sectors=sectors,
@@ -90,11 +90,30 @@ def evaluate(
     return evaluation, list(packed_dates(spec, values, figures))
 
 
-def _market_data(spec: JobSpec, rt: Runtime) -> tuple[list[tuple[str, str, float]], dict[str, Any]]:
+def _market_data(
+    panel: PanelStore, spec: JobSpec, rt: Runtime
+) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
+    """The forward returns (per horizon, rebalance date x symbol) and the sectors. The chunks
+    stored their symbols' forward returns; those of any other symbol (a chunk that never ran,
+    or a job planned without its calendar) come from its closes here, the same way."""
     ev = spec.evaluation or {}
+    calendar: list[str] | None = ev.get("calendar")
+    returns: dict[str, np.ndarray] = {}
+    if calendar is not None:
+        forward = ForwardReturns(calendar, ev["dates"], ev["horizons"])
+        for symbol, raw in panel.forward(spec.job_id).items():
+            unpacked = forward.unpack(raw)
+            if unpacked is not None:
+                returns[symbol] = unpacked
+    missing = [s for s in spec.symbols if s not in returns]
     with session_scope(rt.market_engine) as session:
-        closes = load_closes(spec.symbols, session=session, last=date.fromisoformat(ev["until"]))
-        return list(closes), load_sectors(spec.symbols, session=session)
+        sectors = load_sectors(spec.symbols, session=session)
+        last = date.fromisoformat(ev["until"])
+        closes = load_closes(missing, session=session, last=last) if missing else []
+    if calendar is None:  # the calendar as the closes of every symbol give it
+        forward = ForwardReturns(sorted({day for _, day, _ in closes}), ev["dates"], ev["horizons"])
+    returns.update(forward.of_closes(closes))
+    return forward.tables(returns, spec.symbols), sectors
 
 
 def _panel_values(

@@ -26,6 +26,9 @@ class EvaluationPlan:
     dates: list[str]
     history_bars: int  # calendar dates from the first window's start to the last date
     until: str  # the last calendar date a forward return reaches
+    # The calendar from the first rebalance date to ``until``: the forward returns' dates,
+    # fixed with the rebalance dates so that every chunk works them out on the same calendar.
+    calendar: list[str]
 
     def spec(
         self, *, horizons: list[int], quantiles: int, neutralize: str | None, field: str | None
@@ -34,6 +37,7 @@ class EvaluationPlan:
             "dates": self.dates,
             "history_bars": self.history_bars,
             "until": self.until,
+            "calendar": self.calendar,
             "horizons": horizons,
             "quantiles": quantiles,
             "neutralize": neutralize,
@@ -73,4 +77,5 @@ def plan_dates(
         dates=[calendar[i] for i in indexes],
         history_bars=i_last - window_start + 1,
         until=calendar[until],
+        calendar=calendar[i_first : until + 1],
     )

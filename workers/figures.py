@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,34 +53,6 @@ class Figures:
             )
             out[h] = pd.Series(table[rows, cols].astype(int), index=index)
         return out
-
-
-def forward_returns(
-    closes: Iterable[tuple[str, str, float]], dates: Sequence[str], horizons: Sequence[int]
-) -> dict[int, pd.DataFrame]:
-    """Per horizon, a frame (rebalance date x symbol) of ``c(s, cal[i+h]) / c(s, cal[i]) - 1``
-    with ``c`` the last close on or before a date (carried forward), on the calendar of the
-    dates any symbol has a bar."""
-    prices = _price_table(closes)
-    out = {}
-    for h in horizons:
-        fwd = (prices.shift(-h) / prices - 1).reindex(list(dates))
-        out[h] = fwd
-    return out
-
-
-def _price_table(closes: Iterable[tuple[str, str, float]]) -> pd.DataFrame:
-    """The closes as a table (date x symbol, dates sorted), a symbol's last close carried
-    forward over the dates it has no bar. Placed by the codes of ``pandas.factorize``: a
-    pivot of a few hundred thousand bars took pandas a fifth of a second more."""
-    rows = list(closes)
-    if not rows:
-        return pd.DataFrame(dtype=float)
-    symbol_codes, symbols = pd.factorize(np.array([r[0] for r in rows], dtype=object), sort=True)
-    date_codes, dates = pd.factorize(np.array([r[1] for r in rows], dtype=object), sort=True)
-    table = np.full((len(dates), len(symbols)), np.nan)
-    table[date_codes, symbol_codes] = np.array([r[2] for r in rows], dtype=float)  # None: NaN
-    return pd.DataFrame(table, index=dates, columns=symbols).ffill()
 
 
 def compute(

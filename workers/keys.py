@@ -9,6 +9,7 @@ A job's keys (all expire with the job, 24 hours by default):
 - ``calc:job:{id}:done``               pub/sub channel: a message when the job finishes
 - ``calc:job:{id}:panel``              hash: an evaluation's runs (``workers.panel``)
 - ``calc:job:{id}:rows``               list: an evaluation's panel as CSV blocks
+- ``calc:job:{id}:forward``            hash: symbol -> its forward returns (``workers.forward``)
 - ``calc:job:{id}:evaluation``         string: an evaluation's figures
 - ``calc:job:{id}:evaluation:claim``   string: who computes those figures
 
@@ -32,11 +33,12 @@ import hashlib
 
 PREFIX = "calc"
 # An evaluation's keys beside its job (workers/panel.py), for ``job_part``: its runs, its
-# panel's CSV rows, its figures, and the claim of whoever makes the figures (from then on the
-# panel takes no more runs). Named once here, so the stores and the job view cannot disagree.
+# panel's CSV rows, its figures, the claim of whoever makes the figures (from then on the
+# panel takes no more runs), and its symbols' forward returns as the chunks stored them.
+# Named once here, so the stores and the job view cannot disagree.
 PANEL_PART, ROWS_PART, FIGURES_PART = "panel", "rows", "evaluation"
-FIGURES_CLAIM_PART = "evaluation:claim"
-EVALUATION_PARTS = (PANEL_PART, ROWS_PART, FIGURES_PART, FIGURES_CLAIM_PART)
+FIGURES_CLAIM_PART, FORWARD_PART = "evaluation:claim", "forward"
+EVALUATION_PARTS = (PANEL_PART, ROWS_PART, FIGURES_PART, FIGURES_CLAIM_PART, FORWARD_PART)
 
 
 def owner_key(owner: str | None) -> str:

@@ -7,6 +7,8 @@ Keys (with the job's TTL):
 - ``calc:job:{id}:rows``        list: the finished panel's numbers, one packed row set per
                                 rebalance date (``panel.csv`` is made of them: panel_csv.py)
 - ``calc:job:{id}:evaluation``  string: the finished figures (API.md's ``evaluation``)
+- ``calc:job:{id}:forward``     hash: symbol -> its forward returns, packed (workers/forward.py),
+                                as the chunk that loaded its bars worked them out
 
 Progress is the panel's length, so a redelivered chunk cannot count a run twice.
 """
@@ -19,7 +21,15 @@ from typing import Any
 import orjson
 import redis
 
-from workers.keys import FIGURES_CLAIM_PART, FIGURES_PART, PANEL_PART, ROWS_PART, job_key, job_part
+from workers.keys import (
+    FIGURES_CLAIM_PART,
+    FIGURES_PART,
+    FORWARD_PART,
+    PANEL_PART,
+    ROWS_PART,
+    job_key,
+    job_part,
+)
 from workers.redis_text import text
 from workers.tallies import RECORD_WITH_TALLIES, tally_args
 
@@ -96,6 +106,21 @@ class PanelStore:
             index, symbol = parse_field(raw)
             yield index, symbol, orjson.loads(value)
 
+    def save_forward(self, job_id: str, packed: dict[str, bytes]) -> None:
+        """Store symbols' forward returns (the same whoever stores them: a redelivered chunk
+        writes the same bytes again)."""
+        if not packed:
+            return
+        key = job_part(job_id, FORWARD_PART)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(key, mapping=packed)
+        pipe.expire(key, self.ttl)
+        pipe.execute()
+
+    def forward(self, job_id: str) -> dict[str, bytes]:
+        """Every stored symbol's forward returns, packed."""
+        return {text(k): v for k, v in self.r.hgetall(job_part(job_id, FORWARD_PART)).items()}
+
     def save_result(self, job_id: str, evaluation: dict[str, Any], rows: Iterable[bytes]) -> bool:
         """Store the figures and the panel's packed rows once (the first finisher's stay)."""
         if not self.r.set(
@@ -131,4 +156,5 @@ class PanelStore:
             job_part(job_id, PANEL_PART),
             job_part(job_id, ROWS_PART),
             job_part(job_id, FIGURES_PART),
+            job_part(job_id, FORWARD_PART),
         )

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
 
+import orjson
 import pytest
 from sqlalchemy import select
 
 from db.models import Execution
 from db.session import make_engine, session_scope
 from tests.api.helpers import BASE, PANEL_HEADER_1_5, closes, run_job, wait_done
+from workers.evaluation_finish import evaluate as figures_of
 from workers.evaluation_plan import EvaluationPlan, PlanError, plan_dates
+from workers.keys import FORWARD_PART, job_part
+from workers.panel import PanelStore
+from workers.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -125,6 +131,31 @@ def test_a_script_that_fails_on_some_dates_and_dicts_without_field(client):
     assert "InvalidResult" not in with_field["evaluation"]["errors_by_type"]
     missing_key = run_evaluation(client, {**BODY, "script": code, "field": "b"})
     assert missing_key["evaluation"]["errors_by_type"]["InvalidResult"] > 0
+
+
+def test_the_figures_do_not_change_when_no_chunk_stored_some_forward_returns(client, settings):
+    """The chunks store their symbols' forward returns; the job's end works out those of any
+    symbol whose chunk never ran (a job that timed out), and of every symbol for a job
+    planned without its calendar, from the closes. Either way the figures are the same."""
+    job = run_evaluation(client, {**BODY, "horizons": [1, 5, 21], "neutralize": "sector"})
+    rt = Runtime(settings)
+    store = rt.store()
+    spec = store.spec(job["job_id"])
+    panel = PanelStore(store.r, ttl_seconds=store.ttl)
+    assert store.r.hlen(job_part(spec.job_id, FORWARD_PART)) == len(SYMBOLS)
+    whole, rows = figures_of(panel, spec, rt=rt)
+    assert orjson.loads(orjson.dumps(whole)) == job["evaluation"]
+    assert whole["horizons"]["21"]["ic_dates"] > 0
+
+    store.r.hdel(job_part(spec.job_id, FORWARD_PART), "AAPL", "BHF", "CAT")
+    assert figures_of(panel, spec, rt=rt) == (whole, rows)
+    store.r.hset(job_part(spec.job_id, FORWARD_PART), "MSFT", b"not a row of this job")
+    assert figures_of(panel, spec, rt=rt) == (whole, rows)
+    unplanned = {k: v for k, v in spec.evaluation.items() if k != "calendar"}
+    assert figures_of(panel, dataclasses.replace(spec, evaluation=unplanned), rt=rt) == (
+        whole,
+        rows,
+    )
 
 
 def test_a_repeated_evaluation_is_served_by_the_result_cache(client):

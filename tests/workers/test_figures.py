@@ -23,7 +23,8 @@ import pytest
 
 from tests.conftest import SAMPLE_PRICES, SAMPLE_STOCKS, SHARED_DATA
 from workers import figures
-from workers.figures import compute, forward_returns
+from workers.figures import compute
+from workers.forward import forward_returns
 
 TOLERANCE = 1e-9
 
@@ -208,45 +209,6 @@ def test_a_date_that_cannot_be_cut_is_skipped_for_quantiles_only():
     assert got.horizons["5"]["dates_skipped"] == got.dates_skipped == 1
     assert first in [d for d, _ in got.ic_series["5"]]
     assert first not in set(got.quantiles[5].index.get_level_values("date"))
-
-
-def test_forward_returns_carry_the_last_close_forward_and_stop_at_the_calendar_end():
-    closes = [
-        ("A", "2020-01-01", 10.0),
-        ("A", "2020-01-03", 12.0),
-        ("B", "2020-01-01", 5.0),
-        ("B", "2020-01-02", 6.0),
-        ("B", "2020-01-03", 3.0),
-        ("C", "2020-01-02", 4.0),
-        ("C", "2020-01-03", 5.0),
-    ]
-    fwd = forward_returns(closes, ["2020-01-01", "2020-01-02"], (1, 2))
-    # A has no bar on the 2nd: its close of the 1st carries forward.
-    assert fwd[1].loc["2020-01-01", "A"] == 10.0 / 10.0 - 1
-    assert fwd[1].loc["2020-01-02", "A"] == 12.0 / 10.0 - 1
-    assert fwd[2].loc["2020-01-01", "B"] == 3.0 / 5.0 - 1
-    assert math.isnan(fwd[1].loc["2020-01-01", "C"])  # no close on or before the 1st
-    assert math.isnan(fwd[2].loc["2020-01-02", "B"])  # past the calendar's end
-
-
-def test_forward_returns_do_not_depend_on_the_order_of_the_closes_and_skip_a_missing_close():
-    closes = [
-        ("B", "2020-01-03", 3.0),
-        ("A", "2020-01-02", None),  # a bar without a close: A's close of the 1st carries on
-        ("B", "2020-01-01", 5.0),
-        ("A", "2020-01-03", 12.0),
-        ("B", "2020-01-02", 6.0),
-        ("A", "2020-01-01", 10.0),
-    ]
-    fwd = forward_returns(closes, ["2020-01-01", "2020-01-02"], (1,))
-    shuffled = forward_returns(list(reversed(closes)), ["2020-01-01", "2020-01-02"], (1,))
-    pd.testing.assert_frame_equal(fwd[1], shuffled[1])
-    assert list(fwd[1].columns) == ["A", "B"]
-    assert fwd[1].loc["2020-01-01", "A"] == 0.0
-    assert fwd[1].loc["2020-01-02", "A"] == 12.0 / 10.0 - 1
-    assert fwd[1].loc["2020-01-01", "B"] == 6.0 / 5.0 - 1
-    assert fwd[1].loc["2020-01-02", "B"] == 3.0 / 6.0 - 1
-    assert forward_returns([], ["2020-01-01"], (1,))[1].empty
 
 
 def test_the_quantile_cut_is_pandas_qcut_on_edges_ties_and_small_dates():
