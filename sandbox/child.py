@@ -118,47 +118,11 @@ def collect_until_quiet(rounds: int = COLLECTION_ROUNDS) -> bool:
     after ``rounds``. API.md: nothing a script creates is seen by the next symbol, and a
     finalizer a collection runs (a suspended generator's ``finally``) can make new garbage,
     even a cycle that replants itself each time. (``gc.collect()``'s count cannot say: the
-    objects such a finalizer reaches again are resurrected, and not counted.)
-
-    The first round collects the young generations only when no collection since ours has
-    moved anything to the oldest (then every object the script made is young): a full
-    collection also empties the interpreter's free lists, and refilling them cost the next
-    symbol a quarter of its run (30 of 115 us on bench/workload.py's script). Any round
-    after code ran looks at everything: what a finalizer saved may have moved on."""
-    generation = 1 if _OLD.unchanged() else 2
-    for _ in range(rounds):
-        ran = _collection_ran_code(generation)
-        _OLD.mark()
-        if not ran:
-            return True
-        generation = 2
-    return False
+    objects such a finalizer reaches again are resurrected, and not counted.)"""
+    return any(not _collection_ran_code() for _ in range(rounds))
 
 
-class _OldGeneration:
-    """Whether anything can have reached the oldest generation since ``mark``: only a
-    collection of generation 1 or 2 moves objects there (``gc.get_stats`` counts them).
-    Known for CPython's three generations; on any other collector every round is full."""
-
-    def __init__(self) -> None:
-        self._generational = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
-        self._seen: int | None = None
-
-    def _count(self) -> int:
-        stats = gc.get_stats()
-        return stats[1]["collections"] + stats[2]["collections"]
-
-    def mark(self) -> None:
-        self._seen = self._count() if self._generational else None
-
-    def unchanged(self) -> bool:
-        return self._seen is not None and self._count() == self._seen
-
-
-_OLD = _OldGeneration()
-
-
-def _collection_ran_code(generation: int) -> bool:
+def _collection_ran_code() -> bool:
     """Collect once, watching for Python code run meanwhile; none runs unless a finalizer
     does (scripts cannot define ``__del__``, but generators' ``finally`` blocks run)."""
     ran = False
@@ -171,7 +135,7 @@ def _collection_ran_code(generation: int) -> bool:
 
     sys.setprofile(watch)
     try:
-        gc.collect(generation)
+        gc.collect()
     finally:
         sys.setprofile(None)
     return ran
