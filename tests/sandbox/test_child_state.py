@@ -232,6 +232,32 @@ def test_garbage_that_replants_itself_never_reaches_the_next_symbol(spin: bool) 
         assert out == {"value": item.close[-1], "error": None, "stdout": ""}
 
 
+# A 120 MB cycle that outlives enough collections to reach the oldest generation before it
+# becomes garbage: a collection of the young generations alone would leave it to the next
+# symbol, whose own 160 MB would then not fit in the child's 256 MB.
+AGED_GARBAGE = """\
+if symbol == FIRST:
+    hold = [[0.5] * 15_000_000]
+    hold.append(hold)
+    junk = [[] for _ in range(300_000)]  # hundreds of collections while hold is alive
+    junk = None
+    hold = None
+    result = 1
+else:
+    room = [0.25] * 20_000_000
+    result = close[-1] if len(room) == 20_000_000 else 0
+"""
+
+
+def test_garbage_that_aged_into_the_oldest_generation_never_reaches_the_next_symbol() -> None:
+    items = sample_items(3, 60)
+    source = AGED_GARBAGE.replace("FIRST", repr(items[0].symbol))
+    outcomes = list(run_batch(source, items, params={}, limits=LIMITS))
+    assert outcomes[0][1] == {"value": 1, "error": None, "stdout": ""}
+    for (_, out), item in zip(outcomes[1:], items[1:], strict=True):
+        assert out == {"value": item.close[-1], "error": None, "stdout": ""}
+
+
 def test_ordinary_garbage_is_collected_in_the_same_child(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cycles that do not replant themselves cost no fresh child: one child runs the chunk."""
     taken: list[int] = []
