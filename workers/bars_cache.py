@@ -20,9 +20,12 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from db.market_data import Bars, ChunkData
+from sqlalchemy.orm import Session
+
+from db.market_data import Bars, ChunkData, load_chunk
 
 Key = tuple[str, str, int, str, int]
 
@@ -93,6 +96,11 @@ class BarsCache:
                 _, old = self._entries.popitem(last=False)
                 self._bars -= len(old.bars.dates) if old.bars is not None else 1
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bars = 0
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -114,3 +122,24 @@ def merge(cached: Mapping[str, Window], loaded: ChunkData) -> ChunkData:
         if window.bars is not None:
             bars[symbol] = window.bars.as_bars()
     return ChunkData(bars=bars, info=info, known=frozenset(known))
+
+
+def load_through(
+    cache: BarsCache,
+    database: str,
+    symbols: list[str],
+    versions: Mapping[str, int],
+    *,
+    session: Session,
+    lookback: int,
+    as_of: str | None,
+) -> ChunkData:
+    """A chunk's bars: the windows this process already holds, the rest with one query (and
+    then held). ``as_of`` is the window's last date (None: the newest bars)."""
+    keys = window_keys(database, versions, symbols, as_of or "", lookback)
+    cached = cache.lookup(keys)
+    rest = [s for s in symbols if s not in cached]
+    day = date.fromisoformat(as_of) if as_of else None
+    loaded = load_chunk(rest, session=session, lookback=lookback, as_of=day)
+    cache.remember(keys, loaded)
+    return merge(cached, loaded) if cached else loaded

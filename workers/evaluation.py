@@ -27,13 +27,14 @@ import redis
 from sqlalchemy.orm import Session
 
 from db.evaluation_data import load_closes
-from db.market_data import ChunkData, load_chunk, optional_data_versions
+from db.market_data import ChunkData, optional_data_versions
 from db.market_index import data_version
 from db.session import session_scope
 from logconfig import job_fields
 from sandbox.executor import Limits, run_batch
 from sandbox.runner import SymbolInput
 from workers import result_cache
+from workers.bars_cache import load_through
 from workers.chunking import split_evenly
 from workers.evaluation_finish import finish_evaluation
 from workers.fairqueue import Share
@@ -155,11 +156,14 @@ def _run(
     started = time.perf_counter()
     with session_scope(rt.market_engine) as session:  # closed before any user code runs
         versions = _versions(symbols, session)
-        data = load_chunk(
+        data = load_through(  # a symbol's history read by an earlier evaluation is held
+            rt.bars_cache,
+            rt.settings.market_data_url_or_default,
             symbols,
+            versions,
             session=session,
             lookback=ev["history_bars"],
-            as_of=date.fromisoformat(dates[-1]),
+            as_of=dates[-1],
         )
         later = _closes_after(symbols, ev, session=session)
         ref_version = data_version(session=session) if spec.reference else None

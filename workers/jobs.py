@@ -10,18 +10,17 @@ from contextlib import closing
 from datetime import UTC, date, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from db.audit import AuditedJob, record_submitted
 from db.evaluation_data import load_sectors
-from db.market_data import ChunkData, latest_date, load_chunk, optional_data_versions
+from db.market_data import ChunkData, latest_date, optional_data_versions
 from db.market_index import data_version
 from db.session import session_scope
 from logconfig import job_fields
 from sandbox.executor import Limits, run_batch
 from sandbox.runner import SymbolInput
 from workers import cross_section, result_cache
-from workers.bars_cache import merge, window_keys
+from workers.bars_cache import load_through
 from workers.chunking import plan_chunks
 from workers.deadlines import timed_out
 from workers.evaluation import plan_evaluation_chunks, process_evaluation_chunk
@@ -182,7 +181,15 @@ def _run_symbols(
         keys = _cache_keys(spec, versions, ref_version)
         hits = result_cache.fetch(store.r, keys)
         misses = [s for s in todo if s not in hits]
-        data = _load(misses, versions, spec, as_of, rt=rt, session=session)
+        data = load_through(
+            rt.bars_cache,
+            rt.settings.market_data_url_or_default,
+            misses,
+            versions,
+            session=session,
+            lookback=spec.lookback,
+            as_of=spec.as_of,
+        )
         items, missing = _inputs(misses, data, as_of)
         # The reference series once for the whole chunk (workers.reference).
         ref = load_reference(
@@ -237,26 +244,6 @@ def _run_symbols(
     )
     if time.time() > deadline:
         _time_out(store, spec, rt=rt)
-
-
-def _load(
-    symbols: list[str],
-    versions: dict[str, int],
-    spec: JobSpec,
-    as_of: date | None,
-    *,
-    rt: Runtime,
-    session: Session,
-) -> ChunkData:
-    """The chunk's bars: windows this process already holds, the rest with one query."""
-    keys = window_keys(
-        rt.settings.market_data_url_or_default, versions, symbols, spec.as_of or "", spec.lookback
-    )
-    cached = rt.bars_cache.lookup(keys)
-    rest = [s for s in symbols if s not in cached]
-    loaded = load_chunk(rest, session=session, lookback=spec.lookback, as_of=as_of)
-    rt.bars_cache.remember(keys, loaded)
-    return merge(cached, loaded) if cached else loaded
 
 
 def _cache_keys(

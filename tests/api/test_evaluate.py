@@ -12,9 +12,11 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+import db.market_data
 from db.models import Execution
 from db.session import make_engine, session_scope
 from tests.api.helpers import BASE, PANEL_HEADER_1_5, closes, run_job, wait_done
+from workers.celery_app import worker_runtime
 from workers.evaluation_finish import evaluate as figures_of
 from workers.evaluation_plan import EvaluationPlan, PlanError, plan_dates
 from workers.keys import FORWARD_PART, job_part
@@ -156,6 +158,28 @@ def test_the_figures_do_not_change_when_no_chunk_stored_some_forward_returns(cli
         whole,
         rows,
     )
+
+
+def test_another_script_over_the_same_history_reads_no_bars_again(client, monkeypatch):
+    """The worker process holds the symbols' histories it read (workers/bars_cache.py, as for
+    /execute): a second script over the same symbols and dates reads none of them from the
+    database, and its values are those of the bars as read (the cache hands them packed)."""
+
+    worker_runtime().bars_cache.clear()
+    first = run_evaluation(client, {**BODY, "script": REVERSAL + "\n# first"})
+    loads: list[list[str]] = []
+    load = db.market_data.load_chunk
+
+    def counting(symbols, **kwargs):
+        loads.append(list(symbols))
+        return load(symbols, **kwargs)
+
+    monkeypatch.setattr("workers.bars_cache.load_chunk", counting)
+    again = run_evaluation(client, {**BODY, "script": REVERSAL + "\n# again"})
+    assert again["cache_hits"] == 0  # other code: nothing from the result cache
+    assert loads and all(chunk == [] for chunk in loads)
+    assert again["evaluation"] == first["evaluation"]
+    assert panel_rows(client, again["job_id"]) == panel_rows(client, first["job_id"])
 
 
 def test_a_repeated_evaluation_is_served_by_the_result_cache(client):
