@@ -25,6 +25,10 @@ from sandbox.index_errors import Subscripts, index_message
 
 MAX_RESULT_KEYS = 50
 MAX_KEY_LENGTH = 100  # stored bytes (JSON-escaped), as every cap here
+# Result keys already found valid (whether a key is valid depends on its text alone): the
+# re-check of every run's outcome looks each up once, not its encoding every time.
+_GOOD_KEYS: set[str] = set()
+_MAX_GOOD_KEYS = 4096
 MAX_MESSAGE_LENGTH = 500
 MAX_WARNING_LENGTH = 300
 _SAFE_INT = 2**53
@@ -133,19 +137,27 @@ def check_result(value: Any) -> Any:
             raise InvalidResult(f"result dict has more than {MAX_RESULT_KEYS} keys")
         checked: dict[str, Any] = {}
         for key, item in value.items():
-            if type(key) is not str:
-                raise InvalidResult("result dict keys must be strings")
-            if not key or len(key) > MAX_KEY_LENGTH or encoded_size(key) > MAX_KEY_LENGTH:
-                raise InvalidResult(
-                    f"result dict keys must be 1 to {MAX_KEY_LENGTH} characters as stored "
-                    f"(JSON-escaped: a control or non-ASCII character counts 6, one outside "
-                    f"the BMP 12)"
-                )
-            if valid_text(key) != key:  # a lone surrogate would break every UTF-8 consumer
-                raise InvalidResult("result dict keys must be valid text")
+            if type(key) is not str or key not in _GOOD_KEYS:  # the same keys, run after run
+                _check_key(key)
             checked[key] = None if item is None else _number(item, key)
         return checked
     return _number(value, None)
+
+
+def _check_key(key: Any) -> None:
+    """``InvalidResult`` unless ``key`` can be a result dict's key (then it is remembered)."""
+    if type(key) is not str:
+        raise InvalidResult("result dict keys must be strings")
+    if not key or len(key) > MAX_KEY_LENGTH or encoded_size(key) > MAX_KEY_LENGTH:
+        raise InvalidResult(
+            f"result dict keys must be 1 to {MAX_KEY_LENGTH} characters as stored "
+            f"(JSON-escaped: a control or non-ASCII character counts 6, one outside "
+            f"the BMP 12)"
+        )
+    if valid_text(key) != key:  # a lone surrogate would break every UTF-8 consumer
+        raise InvalidResult("result dict keys must be valid text")
+    if len(_GOOD_KEYS) < _MAX_GOOD_KEYS:
+        _GOOD_KEYS.add(key)
 
 
 def _number(value: Any, key: str | None) -> int | float:

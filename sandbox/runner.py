@@ -77,7 +77,8 @@ def run_symbol(
     g["volume"] = _window(item.volume, start, stop)
     g["info"] = dict(item.info)
     g["ref"] = read_only_reference(item.ref, start, stop)
-    g["params"] = json.loads(params_json)  # a fresh copy: no symbol sees another's edits
+    # A fresh copy: no symbol sees another's edits (most jobs have none to parse).
+    g["params"] = {} if params_json == "{}" else json.loads(params_json)
     g["_print_"] = out.factory
     # RestrictedPython defines ``_print`` at the top of each scope that prints, but a decorator
     # (``@print``) is read in the scope around: there it must exist too.

@@ -80,6 +80,9 @@ class PanelStore:
         dumps = orjson.dumps
         for key, outcome in outcomes:
             err = outcome.get("error")
+            if not err and not outcome.get("warnings"):  # most runs: nothing to tally
+                args += (key, dumps({"value": outcome.get("value")}), "", "")
+                continue
             slim = (
                 {"value": outcome.get("value"), "error": err}
                 if err

@@ -114,11 +114,13 @@ def store_many(
     """``store`` for many windows, queued on ``pipe``: the caller sends it with its other
     writes, one round trip. A key's expiry is set once per ``refreshed`` (a chunk's own set:
     a chunk writes the same windows many times)."""
+    dumps = orjson.dumps
     for keys, outcomes in batches:
+        fields = keys.fields
         mapping = {
-            keys.fields[symbol]: orjson.dumps(outcome)
+            fields[symbol]: dumps(outcome)
             for symbol, outcome in outcomes
-            if symbol in keys.fields and cacheable(outcome)
+            if symbol in fields and (outcome.get("error") is None or cacheable(outcome))
         }
         if mapping:
             pipe.hset(keys.key, mapping=mapping)

@@ -294,6 +294,24 @@ def test_invalid_results(value: Any, says: str) -> None:
         check_result(value)
 
 
+def test_a_key_once_valid_stays_valid_and_no_other_key_passes_on_its_account() -> None:
+    """Result keys found valid are remembered (each run's re-check looks them up); what makes
+    a key invalid is still found on every run, for keys near a remembered one too."""
+    for _ in range(3):
+        assert check_result({"gap": 1.5, "k" * 100: 2}) == {"gap": 1.5, "k" * 100: 2}
+    for bad, says in (("k" * 101, "characters"), ("", "characters"), ("g\ud800", "valid text")):
+        with pytest.raises(InvalidResult, match=says):
+            check_result({"gap": 1.0, bad: 1.0})
+
+    class Key(str):
+        pass
+
+    with pytest.raises(InvalidResult, match="must be strings"):
+        check_result({Key("gap"): 1.0})
+    with pytest.raises(InvalidResult, match="finite"):
+        check_result({"gap": float("nan")})  # the values are checked on every run
+
+
 def test_results_through_the_sandbox() -> None:
     item = ITEMS[0]
     cases = {
