@@ -21,7 +21,8 @@ The service's other keys:
 - ``calc:idem:{owner}:{sha256 of the key}``  a submit's Idempotency-Key claim
 - ``calc:sched:{script}:{zone}:{due}``  a scheduled run's claim
 - ``calc:rc:{sha256}``  the result cache; ``calc:index:{sha256}:{version}`` a reference
-  index's levels; ``calc:metrics:*`` the job counters
+  index's levels; ``calc:calendar:{sha256}:{version}`` a universe's calendar
+  (``workers.calendar_cache``); ``calc:metrics:*`` the job counters
 - ``calc:workers``, ``calc:sandbox``  the workers' heartbeats and confinement (``workers.health``)
 - ``calc:backlog``, ``calc:backlog:symbols``, ``calc:backlog:total``  the global backlog
 - ``calc:fair:owners``, ``calc:fair:q:{owner}``, ``calc:fair:lease:{token}``  the fair queue
@@ -54,6 +55,11 @@ def job_key(job_id: str) -> str:
 def job_part(job_id: str, part: str) -> str:
     """One of the keys beside a job's record (``results``, ``panel``, ...; see the module)."""
     return f"{job_key(job_id)}:{part}"
+
+
+def calendar_key(universe_sha256: str, version: int) -> str:
+    """A universe's calendar at a market-data version (``workers.calendar_cache``)."""
+    return f"{PREFIX}:calendar:{universe_sha256}:{version}"
 
 
 def owner_index(owner: str | None) -> str:

@@ -10,8 +10,8 @@ from api.extension import calc
 from api.parsing import parse_body
 from api.schemas import EvaluateRequest
 from api.submitting import code_to_run, job_spec, submit_and_answer
-from db.evaluation_data import trading_calendar
 from db.session import session_scope
+from workers.calendar_cache import job_calendar
 from workers.evaluation_plan import PlanError, plan_dates
 from workers.jobspec import JobSpec, ordered_unique
 
@@ -41,7 +41,7 @@ def _job_spec(body: EvaluateRequest, owner: str | None) -> JobSpec:
             f"start: {body.start} is after end ({body.end})", {"start": "must be on or before end"}
         )
     with session_scope(calc().market_engine) as session:
-        calendar = trading_calendar(symbols, session=session)
+        calendar = job_calendar(calc().redis, symbols, session=session)
     try:
         plan = plan_dates(
             calendar,
