@@ -30,7 +30,7 @@ from workers.keys import (
 )
 from workers.redis_text import decoded, text
 from workers.status import JobStatus
-from workers.tallies import RECORD_WITH_TALLIES, tally_args
+from workers.tallies import RECORD_WITH_TALLIES, record_args
 
 MAX_JOBS_LISTED = 1000
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -207,9 +207,7 @@ class JobStore:
 
     def record_outcomes(self, job_id: str, outcomes: Iterable[tuple[str, dict]]) -> int:
         """Write each outcome once; answer how many symbols are now done."""
-        args: list[Any] = [self.ttl]
-        for symbol, outcome in outcomes:
-            args.extend(tally_args(symbol, outcome_json(outcome), outcome))
+        args = record_args(self.ttl, ((s, outcome_json(o), o) for s, o in outcomes))
         return int(self._record(keys=[job_part(job_id, "results"), job_key(job_id)], args=args))
 
     def count_chunk_try(self, job_id: str, chunk_no: int, *, by: int = 1) -> int:

@@ -31,7 +31,7 @@ from workers.keys import (
     job_part,
 )
 from workers.redis_text import text
-from workers.tallies import RECORD_WITH_TALLIES, tally_args
+from workers.tallies import RECORD_WITH_TALLIES, record_args
 
 DATES_PER_READ = 8
 _SCAN_COUNT = 5000
@@ -76,20 +76,16 @@ class PanelStore:
         self.r.script_load(RECORD_WITH_TALLIES)
 
     def _record_args(self, outcomes: Iterable[tuple[str, dict[str, Any]]]) -> list[Any]:
-        args: list[Any] = [self.ttl]
         dumps = orjson.dumps
-        for key, outcome in outcomes:
-            err = outcome.get("error")
-            if not err and not outcome.get("warnings"):  # most runs: nothing to tally
-                args += (key, dumps({"value": outcome.get("value")}), "", "")
-                continue
-            slim = (
-                {"value": outcome.get("value"), "error": err}
-                if err
-                else {"value": outcome.get("value")}
-            )
-            args.extend(tally_args(key, dumps(slim), outcome))
-        return args
+        return record_args(
+            self.ttl,
+            (
+                (key, dumps({"value": o.get("value"), "error": o["error"]}), o)
+                if o.get("error")
+                else (key, dumps({"value": o.get("value")}), o)
+                for key, o in outcomes
+            ),
+        )
 
     def done(self, job_id: str) -> int:
         return int(self.r.hlen(job_part(job_id, PANEL_PART)))

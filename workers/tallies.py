@@ -3,6 +3,7 @@ outcome is first written (by the job store and the panel alike), and read back f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 # The tallies' fields in the job's hash, counted by ``RECORD_WITH_TALLIES``:
@@ -46,8 +47,10 @@ def tallies(fields: dict[str, str]) -> dict[str, Any]:
 # An evaluation's panel also gives its figures' claim (KEYS[3]): once the figures are being
 # made, or the job has ended (cancelled), it takes no more runs, so that its progress, figures
 # and panel agree on what finished.
-# KEYS: the outcomes' hash, the job[, the figures' claim]. ARGV: ttl, then per outcome its
-# field, its JSON, its error type ('' without) and its warnings joined by newlines ('').
+# KEYS: the outcomes' hash, the job[, the figures' claim]. ARGV: ttl, how many outcomes have
+# something to count, then per such outcome its field, its JSON, its error type ('' without)
+# and its warnings joined by newlines (''), then per other outcome (most: a value, nothing to
+# count) its field and its JSON alone.
 RECORD_WITH_TALLIES = f"""
 if KEYS[3] then
   local status = redis.call('HGET', KEYS[2], 'status')
@@ -57,7 +60,8 @@ if KEYS[3] then
   end
 end
 local live = redis.call('EXISTS', KEYS[2]) == 1
-for i = 2, #ARGV, 4 do
+local plain = 3 + 4 * tonumber(ARGV[2])
+for i = 3, plain - 1, 4 do
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 and live then
     if ARGV[i + 2] ~= '' then
       redis.call('HINCRBY', KEYS[2], '{TALLY_ERROR}' .. ARGV[i + 2], 1)
@@ -76,15 +80,25 @@ for i = 2, #ARGV, 4 do
     end
   end
 end
+for i = plain, #ARGV, 2 do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return redis.call('HLEN', KEYS[1])
 """
 
 
-def tally_args(key: str, stored: str | bytes, outcome: dict[str, Any]) -> tuple[Any, ...]:
-    """One outcome's arguments to ``RECORD_WITH_TALLIES``: its field, its stored JSON, its
-    error's type and its warnings (one line each)."""
-    err = outcome.get("error")
-    warnings = outcome.get("warnings") or ()
-    lines = "\n".join(w.replace("\n", " ") for w in warnings if isinstance(w, str))
-    return key, stored, err.get("type", "") if err else "", lines
+def record_args(ttl: int, entries: Iterable[tuple[str, str | bytes, dict[str, Any]]]) -> list[Any]:
+    """``RECORD_WITH_TALLIES``'s arguments for (field, stored JSON, outcome) entries: those
+    with an error or warnings to count with them, the rest as field and JSON alone."""
+    counted: list[Any] = []
+    plain: list[Any] = []
+    for key, stored, outcome in entries:
+        err = outcome.get("error")
+        warnings = outcome.get("warnings")
+        if not err and not warnings:
+            plain += (key, stored)
+            continue
+        lines = "\n".join(w.replace("\n", " ") for w in warnings or () if isinstance(w, str))
+        counted += (key, stored, err.get("type", "") if err else "", lines)
+    return [ttl, len(counted) // 4, *counted, *plain]
