@@ -133,9 +133,13 @@ def load_through(
     session: Session,
     lookback: int,
     as_of: str | None,
+    hold: bool = True,
 ) -> ChunkData:
     """A chunk's bars: the windows this process already holds, the rest with one query (and
-    then held). ``as_of`` is the window's last date (None: the newest bars)."""
+    then held, unless not ``hold``: a job whose windows outgrow the cache would only push out
+    its own). ``as_of`` is the window's last date (None: the newest bars)."""
+    if not hold:
+        versions = {}
     keys = window_keys(database, versions, symbols, as_of or "", lookback)
     cached = cache.lookup(keys)
     rest = [s for s in symbols if s not in cached]

@@ -164,6 +164,7 @@ def _run(
             session=session,
             lookback=ev["history_bars"],
             as_of=dates[-1],
+            hold=len(spec.symbols) * ev["history_bars"] <= rt.settings.bars_cache_bars,
         )
         later = _closes_after(symbols, ev, session=session)
         ref_version = data_version(session=session) if spec.reference else None

@@ -46,6 +46,7 @@ def finish_evaluation(store: JobStore, spec: JobSpec, status: JobStatus, *, rt: 
     try:
         evaluation, blocks = evaluate(panel, spec, rt=rt)
         panel.save_result(spec.job_id, evaluation, blocks)
+        panel.drop_forward(spec.job_id)
     except Exception:  # the job must still end: failed, saying the figures could not be made
         log.exception("evaluation figures failed", extra=job_fields(spec.job_id))
         status = JobStatus.FAILED

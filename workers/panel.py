@@ -116,6 +116,10 @@ class PanelStore:
         pipe.expire(key, self.ttl)
         pipe.execute()
 
+    def drop_forward(self, job_id: str) -> None:
+        """Forget the forward returns once the figures (and the panel's rows) hold them."""
+        self.r.delete(job_part(job_id, FORWARD_PART))
+
     def forward(self, job_id: str) -> dict[str, bytes]:
         """Every stored symbol's forward returns, packed."""
         return {text(k): v for k, v in self.r.hgetall(job_part(job_id, FORWARD_PART)).items()}

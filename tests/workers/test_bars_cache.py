@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from db.market_data import Bars, ChunkData
-from workers.bars_cache import BarsCache, merge, window_keys
+from db.market_data import Bars, ChunkData, data_versions
+from db.session import make_engine, session_scope
+from workers.bars_cache import BarsCache, load_through, merge, window_keys
 
 
 def bars(n: int, base: float) -> Bars:
@@ -65,3 +66,26 @@ def test_the_least_recently_used_windows_go_first():
         "A",
         "C",
     }
+
+
+def test_windows_are_held_through_a_real_load_unless_the_job_would_outgrow_the_cache(
+    sample_market_data,
+):
+    engine = make_engine(sample_market_data)
+    cache = BarsCache(max_bars=10_000)
+    symbols = ["AAPL", "MSFT"]
+    try:
+        with session_scope(engine) as session:
+            versions = data_versions(symbols, session=session)
+            args = {"session": session, "lookback": 50, "as_of": "2017-06-30"}
+            passing = load_through(cache, "db", symbols, versions, **args, hold=False)
+            assert len(passing.bars["AAPL"].dates) == 50 and len(cache) == 0
+            held = load_through(cache, "db", symbols, versions, **args)
+            assert len(cache) == 2
+            again = load_through(cache, "db", symbols, versions, **args)
+    finally:
+        engine.dispose()
+    for symbol in symbols:
+        assert as_tuples(again.bars[symbol]) == as_tuples(held.bars[symbol])
+        assert as_tuples(again.bars[symbol]) == passing.bars[symbol]
+        assert passing.bars[symbol].dates[-1] <= "2017-06-30"
