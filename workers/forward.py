@@ -28,9 +28,10 @@ class ForwardReturns:
         self.calendar = np.asarray(calendar, dtype=str)
         self.horizons = list(horizons)
         self.dates = list(dates)
-        at = np.searchsorted(self.calendar, np.asarray(self.dates, dtype=str))
+        wanted = np.asarray(self.dates, dtype=str)
+        at = np.searchsorted(self.calendar, wanted)
         found = at < len(self.calendar)
-        found[found] = self.calendar[at[found]] == np.asarray(self.dates, dtype=str)[found]
+        found[found] = self.calendar[at[found]] == wanted[found]
         self._at = np.where(found, at, -1)  # a rebalance date off the calendar: no return
         self.shape = (len(self.horizons), len(self.dates))
 
@@ -64,12 +65,7 @@ class ForwardReturns:
 
     def of_closes(self, closes: Iterable[tuple[str, str, float | None]]) -> dict[str, np.ndarray]:
         """Each symbol's forward returns from (symbol, date, close) rows in any order."""
-        rows = sorted(closes, key=itemgetter(0, 1))
-        out = {}
-        for symbol, group in groupby(rows, key=itemgetter(0)):
-            _, days, prices = zip(*group, strict=True)
-            out[symbol] = self.of(days, prices)
-        return out
+        return {s: self.of(days, prices) for s, (days, prices) in _by_symbol(closes).items()}
 
     def of_series(
         self,
@@ -79,16 +75,13 @@ class ForwardReturns:
     ) -> dict[str, np.ndarray]:
         """Each of ``symbols``' forward returns from its bars (dates, closes) and the closes
         ``later`` than them (rows in any order); all NaN for a symbol with neither."""
-        after: dict[str, list[tuple[str, float | None]]] = {}
-        for symbol, day, close in sorted(later, key=itemgetter(0, 1)):
-            after.setdefault(symbol, []).append((day, close))
+        after = _by_symbol(later)
         out = {}
         for symbol in symbols:
             days, closes = series.get(symbol, ((), ()))
-            more = after.get(symbol, ())
-            if more:
-                days = [*days, *(d for d, _ in more)]
-                closes = [*closes, *(c for _, c in more)]
+            if symbol in after:
+                more_days, more_closes = after[symbol]
+                days, closes = [*days, *more_days], [*closes, *more_closes]
             out[symbol] = self.of(days, closes)
         return out
 
@@ -104,6 +97,17 @@ class ForwardReturns:
             h: pd.DataFrame(block[row], index=self.dates, columns=list(symbols))
             for row, h in enumerate(self.horizons)
         }
+
+
+def _by_symbol(
+    rows: Iterable[tuple[str, str, float | None]],
+) -> dict[str, tuple[tuple[str, ...], tuple[float | None, ...]]]:
+    """(symbol, date, close) rows in any order as each symbol's dates and closes, by date."""
+    out = {}
+    for symbol, group in groupby(sorted(rows, key=itemgetter(0, 1)), key=itemgetter(0)):
+        _, days, closes = zip(*group, strict=True)
+        out[symbol] = (days, closes)
+    return out
 
 
 def forward_returns(

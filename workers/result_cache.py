@@ -120,7 +120,7 @@ def store_many(
         mapping = {
             fields[symbol]: dumps(outcome)
             for symbol, outcome in outcomes
-            if symbol in fields and (outcome.get("error") is None or cacheable(outcome))
+            if symbol in fields and cacheable(outcome)
         }
         if mapping:
             pipe.hset(keys.key, mapping=mapping)
